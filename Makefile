@@ -1,0 +1,47 @@
+# The README's two commands: `make run` and `make test`. Everything else is a helper of those.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test install services lint typecheck importlint pytest bench clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+## make run: migrate the SQLite DB, load the demo city when empty, serve on http://127.0.0.1:8000
+run: install
+	$(BIN)/zhcg migrate
+	$(BIN)/zhcg demo --if-empty
+	$(BIN)/zhcg serve --host 127.0.0.1 --port 8000
+
+## make test: lint, types, layer contracts, then pytest on SQLite and on PostgreSQL (with Redis)
+test: install services lint typecheck importlint pytest
+
+services:
+	bash scripts/services.sh
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy
+
+importlint: install
+	$(BIN)/lint-imports
+
+pytest: install
+	ZHCG_TEST_DB=sqlite $(BIN)/pytest
+	ZHCG_TEST_DB=postgresql $(BIN)/pytest
+
+bench: install
+	bash scripts/bench.sh
+
+clean:
+	rm -rf $(VENV) var/zhcg.db* var/demo .mypy_cache .ruff_cache .pytest_cache

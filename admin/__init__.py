@@ -1,0 +1,1 @@
+"""Staff console: Jinja2 + htmx, its own ASGI app."""

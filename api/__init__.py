@@ -1,0 +1,1 @@
+"""Public JSON API for citizens, the mini-program and the field apps."""

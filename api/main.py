@@ -1,0 +1,30 @@
+"""The public JSON API (citizens, mini-program, field apps)."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from api.errors import install_error_handlers
+from api.routes import geo, health
+from core.db import get_engine
+from core.jobs import configure_jobs
+from core.logging import configure_logging
+from core.settings import Settings, get_settings
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings)
+    configure_jobs(settings)
+    app = FastAPI(
+        title="智慧城管便民服务平台 API",
+        version="0.1.0",
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+    )
+    app.state.settings = settings
+    app.state.engine = get_engine(settings)
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(geo.router)
+    return app

@@ -1,0 +1,43 @@
+"""Liveness and readiness probes."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import SQLAlchemyError
+
+from api.deps import SettingsDep
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", summary="进程存活")
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", summary="依赖就绪（数据库、Redis）")
+def readyz(request: Request, settings: SettingsDep) -> JSONResponse:
+    checks: dict[str, str] = {}
+    engine: Engine = request.app.state.engine
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+    except (SQLAlchemyError, OSError) as exc:
+        checks["database"] = f"error: {type(exc).__name__}"
+    if settings.redis.url:
+        from redis import Redis
+        from redis.exceptions import RedisError
+
+        try:
+            Redis.from_url(settings.redis.url, socket_timeout=2).ping()
+            checks["redis"] = "ok"
+        except RedisError as exc:
+            checks["redis"] = f"error: {type(exc).__name__}"
+    ready = all(value == "ok" for value in checks.values())
+    body = {"status": "ready" if ready else "not_ready", "checks": checks}
+    if not ready:
+        body |= {"code": "not_ready", "message": "依赖服务不可用"}
+    return JSONResponse(body, status_code=200 if ready else 503)

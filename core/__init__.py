@@ -1,0 +1,1 @@
+"""Domain core of zhcg: imports nothing above it (see docs/architecture.md)."""

@@ -1,0 +1,38 @@
+"""Every query on the calendar override tables."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlmodel import Session, col, delete, select
+
+from core.models import CalendarDay, CalendarYear
+
+
+def entered_years(session: Session) -> list[int]:
+    return list(session.exec(select(CalendarYear.year)).all())
+
+
+def override_days(session: Session) -> dict[date, bool]:
+    return {row.day: row.is_workday for row in session.exec(select(CalendarDay)).all()}
+
+
+def get_year(session: Session, year: int) -> CalendarYear | None:
+    return session.get(CalendarYear, year)
+
+
+def delete_days_of_year(session: Session, year: int) -> None:
+    session.exec(  # type: ignore[call-overload]
+        delete(CalendarDay).where(
+            col(CalendarDay.day) >= date(year, 1, 1), col(CalendarDay.day) <= date(year, 12, 31)
+        )
+    )
+
+
+def days_of_year(session: Session, year: int) -> list[CalendarDay]:
+    stmt = (
+        select(CalendarDay)
+        .where(col(CalendarDay.day) >= date(year, 1, 1), col(CalendarDay.day) <= date(year, 12, 31))
+        .order_by(col(CalendarDay.day))
+    )
+    return list(session.exec(stmt).all())

@@ -1,0 +1,124 @@
+"""The working-time calendar as the rest of zhcg uses it: working hours from settings, official
+schedule from the chinese-calendar package, admin-entered years and days from the database.
+
+``get_calendar(session)`` is what deadline code calls. It is cached per process and rebuilt when an
+administrator changes the overrides here, or at the latest after ``CACHE_TTL_S`` (other processes).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from datetime import date
+
+from sqlmodel import Session
+
+from core.calendar import repository
+from core.errors import Invalid
+from core.kit.clock import utcnow
+from core.kit.workcal import DaySource, WorkCalendar, WorkingHours
+from core.models import CalendarDay, CalendarYear
+from core.settings import Settings, get_settings
+
+log = logging.getLogger("zhcg.calendar")
+
+CACHE_TTL_S = 60.0
+FIRST_SUPPORTED_YEAR = 2000
+LAST_SUPPORTED_YEAR = 2100
+
+
+@dataclass(frozen=True)
+class DayEntry:
+    day: date
+    is_workday: bool
+    name: str = ""
+
+
+class _Cache:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.calendar: WorkCalendar | None = None
+        self.hours_spec: str | None = None
+        self.loaded_at = 0.0
+
+    def invalidate(self) -> None:
+        with self.lock:
+            self.calendar = None
+
+
+_cache = _Cache()
+
+
+def invalidate_cache() -> None:
+    _cache.invalidate()
+
+
+def build_calendar(session: Session, settings: Settings) -> WorkCalendar:
+    return WorkCalendar(
+        WorkingHours.parse(settings.calendar.working_hours, tz=settings.app.timezone),
+        overrides=repository.override_days(session),
+        override_years=repository.entered_years(session),
+    )
+
+
+def get_calendar(session: Session, settings: Settings | None = None) -> WorkCalendar:
+    settings = settings or get_settings()
+    now = time.monotonic()
+    with _cache.lock:
+        cached = _cache.calendar
+        fresh = now - _cache.loaded_at < CACHE_TTL_S and _cache.hours_spec == settings.calendar.working_hours
+        if cached is not None and fresh:
+            return cached
+    calendar = build_calendar(session, settings)
+    with _cache.lock:
+        _cache.calendar, _cache.loaded_at = calendar, now
+        _cache.hours_spec = settings.calendar.working_hours
+    return calendar
+
+
+def enter_year(
+    session: Session, *, year: int, days: list[DayEntry], source: str, entered_by: str
+) -> CalendarYear:
+    """Record a year's official schedule: its holidays (is_workday False) and adjusted working days
+    (is_workday True). Replaces what was entered for that year before."""
+    if not FIRST_SUPPORTED_YEAR <= year <= LAST_SUPPORTED_YEAR:
+        raise Invalid("calendar_year_invalid", f"年份 {year} 超出范围")
+    seen: set[date] = set()
+    for entry in days:
+        if entry.day.year != year:
+            raise Invalid("calendar_day_outside_year", f"日期 {entry.day.isoformat()} 不属于 {year} 年")
+        if entry.day in seen:
+            raise Invalid("calendar_day_duplicate", f"日期 {entry.day.isoformat()} 重复")
+        seen.add(entry.day)
+    repository.delete_days_of_year(session, year)
+    record = repository.get_year(session, year) or CalendarYear(year=year)
+    record.source, record.entered_by, record.updated_at = source, entered_by, utcnow()
+    session.add(record)
+    for entry in days:
+        session.add(CalendarDay(day=entry.day, is_workday=entry.is_workday, name=entry.name))
+    session.flush()
+    invalidate_cache()
+    return record
+
+
+def year_warnings(calendar: WorkCalendar, years: list[int]) -> list[str]:
+    """Console/log text for years whose schedule nobody knows (Monday–Friday is assumed)."""
+    return [
+        f"{year} 年的法定节假日安排尚未录入，工作时间暂按周一至周五计算，请管理员录入当年官方放假安排。"
+        for year in years
+        if calendar.year_source(year) is DaySource.FALLBACK
+    ]
+
+
+def warnings_for(session: Session, *, today: date, settings: Settings | None = None) -> list[str]:
+    """Warnings for this year and the next (deadlines set late in a year reach into the next)."""
+    return year_warnings(get_calendar(session, settings), [today.year, today.year + 1])
+
+
+def check_years(session: Session, *, today: date) -> list[str]:
+    warnings = warnings_for(session, today=today)
+    for message in warnings:
+        log.warning("calendar: %s", message)
+    return warnings

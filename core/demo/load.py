@@ -1,0 +1,76 @@
+"""Load the demo city: generated geography and places, the versioned Xinyu data files, and one
+demo account per staff role. Re-running it changes nothing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlmodel import Session
+
+from core.demo.generate import generate
+from core.errors import Forbidden
+from core.masterdata.service import ImportResult, import_folders
+from core.models import StaffRole
+from core.settings import Environment, Settings
+from core.staff import repository as staff_repository
+from core.staff.service import create_staff
+
+XINYU_DATA = Path(__file__).resolve().parent.parent / "data" / "xinyu"
+DEMO_PASSWORD = "zhcg-demo-2026"  # noqa: S105 - public on purpose: demo only, refused in production
+HANDLER_DEPARTMENT = "D002"
+
+
+@dataclass(frozen=True)
+class DemoAccount:
+    username: str
+    display_name: str
+    role: StaffRole
+    department_code: str | None = None
+
+
+DEMO_ACCOUNTS: tuple[DemoAccount, ...] = (
+    DemoAccount("operator", "受理员 王敏", StaffRole.OPERATOR),
+    DemoAccount("shiftlead", "值班长 李强", StaffRole.SHIFT_LEAD),
+    DemoAccount("dispatcher", "派遣员 陈静", StaffRole.DISPATCHER),
+    DemoAccount("supervisor", "监督员 刘洋", StaffRole.SUPERVISOR),
+    DemoAccount("handler", "处置人员 张伟", StaffRole.HANDLER, HANDLER_DEPARTMENT),
+    DemoAccount("leader", "领导 周建国", StaffRole.LEADER),
+    DemoAccount("admin", "系统管理员", StaffRole.ADMIN),
+)
+
+
+@dataclass(frozen=True)
+class DemoSummary:
+    imports: list[ImportResult]
+    accounts_created: list[str]
+
+
+def ensure_demo_accounts(session: Session) -> list[str]:
+    from core.masterdata.repository import all_by_code
+    from core.models import Department
+
+    departments = all_by_code(session, Department)
+    created: list[str] = []
+    for account in DEMO_ACCOUNTS:
+        if staff_repository.by_username(session, account.username) is not None:
+            continue
+        department = departments.get(account.department_code) if account.department_code else None
+        create_staff(
+            session,
+            username=account.username,
+            display_name=account.display_name,
+            role=account.role,
+            password=DEMO_PASSWORD,
+            department_id=department.id if department else None,
+        )
+        created.append(account.username)
+    return created
+
+
+def load_demo(session: Session, *, settings: Settings, out_dir: Path, seed: int | None = None) -> DemoSummary:
+    if settings.environment is Environment.PRODUCTION:
+        raise Forbidden("demo_forbidden", "生产环境不允许加载演示数据（演示账号的密码是公开的）")
+    files = generate(out_dir) if seed is None else generate(out_dir, seed=seed)
+    imports = import_folders(session, [XINYU_DATA, files.areas.parent])
+    return DemoSummary(imports, ensure_demo_accounts(session))

@@ -1,0 +1,96 @@
+"""Field parsers shared by the importers: each returns the value or records an error and returns None."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from typing import TypeVar
+
+from core.masterdata.errors import ErrorCollector
+
+E = TypeVar("E", bound=StrEnum)
+
+TRUE_WORDS = frozenset({"true", "1", "yes", "y", "是", "有"})
+FALSE_WORDS = frozenset({"false", "0", "no", "n", "否", "无", ""})
+
+
+def required(errors: ErrorCollector, row: int, name: str, value: str) -> str | None:
+    if not value:
+        errors.add(row, name, "不能为空")
+        return None
+    return value
+
+
+def pattern(errors: ErrorCollector, row: int, name: str, value: str, regex: str, hint: str) -> str | None:
+    if not re.fullmatch(regex, value):
+        errors.add(row, name, f"“{value}”格式不正确，应为{hint}")
+        return None
+    return value
+
+
+def enum_value(errors: ErrorCollector, row: int, name: str, value: str, enum: type[E]) -> E | None:
+    try:
+        return enum(value)
+    except ValueError:
+        allowed = "、".join(member.value for member in enum)
+        errors.add(row, name, f"“{value}”不是允许的值（{allowed}）")
+        return None
+
+
+def boolean(errors: ErrorCollector, row: int, name: str, value: str) -> bool | None:
+    lowered = value.lower()
+    if lowered in TRUE_WORDS:
+        return True
+    if lowered in FALSE_WORDS:
+        return False
+    errors.add(row, name, f"“{value}”不是布尔值（true/false）")
+    return None
+
+
+def integer(
+    errors: ErrorCollector,
+    row: int,
+    name: str,
+    value: str,
+    *,
+    minimum: int | None = None,
+    optional: bool = False,
+) -> int | None:
+    if optional and value == "":
+        return None
+    try:
+        number = int(value)
+    except ValueError:
+        errors.add(row, name, f"“{value}”不是整数")
+        return None
+    if minimum is not None and number < minimum:
+        errors.add(row, name, f"{number} 小于最小值 {minimum}")
+        return None
+    return number
+
+
+def decimal(
+    errors: ErrorCollector, row: int, name: str, value: str, *, low: Decimal, high: Decimal
+) -> Decimal | None:
+    try:
+        number = Decimal(value)
+    except InvalidOperation:
+        errors.add(row, name, f"“{value}”不是数字")
+        return None
+    if not number.is_finite() or not low <= number <= high:
+        errors.add(row, name, f"{value} 超出范围（{low}–{high}）")
+        return None
+    return number
+
+
+def coordinate(errors: ErrorCollector, row: int, name: str, value: str, *, limit: float) -> float | None:
+    try:
+        number = float(value)
+    except ValueError:
+        errors.add(row, name, f"“{value}”不是数字")
+        return None
+    if not -limit <= number <= limit:
+        errors.add(row, name, f"{value} 超出范围（±{limit}）")
+        return None
+    return number

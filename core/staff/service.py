@@ -1,0 +1,46 @@
+"""Staff accounts: creation and password checks (the console's login comes with the console)."""
+
+from __future__ import annotations
+
+from sqlmodel import Session
+
+from core.errors import Conflict, Invalid
+from core.models import StaffRole, StaffUser
+from core.staff import repository
+from core.staff.passwords import hash_password, verify_password
+
+MIN_PASSWORD_LENGTH = 8
+
+
+def create_staff(
+    session: Session,
+    *,
+    username: str,
+    display_name: str,
+    role: StaffRole,
+    password: str,
+    department_id: int | None = None,
+) -> StaffUser:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise Invalid("password_too_short", f"密码至少 {MIN_PASSWORD_LENGTH} 位")
+    if role is StaffRole.HANDLER and department_id is None:
+        raise Invalid("department_required", "处置人员必须属于一个专业部门")
+    if repository.by_username(session, username) is not None:
+        raise Conflict("username_taken", f"用户名“{username}”已存在")
+    user = StaffUser(
+        username=username,
+        display_name=display_name,
+        role=role,
+        department_id=department_id,
+        password_hash=hash_password(password),
+    )
+    session.add(user)
+    session.flush()
+    return user
+
+
+def authenticate(session: Session, *, username: str, password: str) -> StaffUser | None:
+    user = repository.by_username(session, username)
+    if user is None or not user.active or not verify_password(user.password_hash, password):
+        return None
+    return user

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Runs every benchmark in bench/; each prints one JSON line last. Exits non-zero if any misses its target.
+set -uo pipefail
+status=0
+for script in bench/*.py; do
+  echo "== $script"
+  out=$(.venv/bin/python "$script") || status=1
+  echo "$out"
+  echo "$out" | tail -n 1 | .venv/bin/python -c 'import json,sys; sys.exit(0 if json.loads(sys.stdin.read())["pass"] else 1)' || status=1
+done
+exit $status

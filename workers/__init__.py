@@ -1,0 +1,1 @@
+"""Background workers: RQ jobs (photos, notifications, SLA clock, payment polling) and cron."""
