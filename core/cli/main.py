@@ -7,9 +7,13 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from core.errors import DomainError
 from core.settings import get_settings
+
+if TYPE_CHECKING:
+    from core.masterdata.service import ImportResult
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -27,12 +31,11 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_results(results: Sequence[object]) -> None:
+def _print_results(results: Sequence[ImportResult]) -> None:
     for result in results:
-        stats = result.stats  # type: ignore[attr-defined]
-        print(
-            f"  {result.kind:<22} {stats.rows:>6} 行  新增 {stats.created:>6}  更新 {stats.updated:>6}  ← {result.source}"
-        )  # type: ignore[attr-defined]
+        stats = result.stats
+        counts = f"{stats.rows:>6} 行  新增 {stats.created:>6}  更新 {stats.updated:>6}"
+        print(f"  {result.kind:<22} {counts}  ← {result.source}")
 
 
 def cmd_import(args: argparse.Namespace) -> int:
