@@ -24,11 +24,18 @@ _lock = threading.Lock()
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # pysqlite's own transaction handling breaks SAVEPOINT (used by importers and tests): let
+    # SQLAlchemy emit BEGIN itself (the documented recipe), and set the pragmas in autocommit mode.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()
+
+
+def _sqlite_begin(connection: Any) -> None:
+    connection.exec_driver_sql("BEGIN")
 
 
 def build_engine(url: str, *, echo: bool = False, pool_size: int = 5) -> Engine:
@@ -39,6 +46,7 @@ def build_engine(url: str, *, echo: bool = False, pool_size: int = 5) -> Engine:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, echo=echo, connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     return create_engine(url, echo=echo, pool_size=pool_size, pool_pre_ping=True)
 

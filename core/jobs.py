@@ -140,6 +140,9 @@ def _lineage(transaction: SessionTransaction) -> list[SessionTransaction]:
 
 @event.listens_for(Session, "after_commit")
 def _send_after_commit(session: Session) -> None:
+    # Fired for savepoint releases too; only the outermost commit makes data visible to a job.
+    if session.in_nested_transaction():
+        return
     pending: list[tuple[SessionTransaction, PendingJob]] = session.info.pop(_PENDING_KEY, [])
     if pending:
         get_dispatcher().dispatch([job for _, job in pending])

@@ -13,13 +13,22 @@ from __future__ import annotations
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import Self
+from typing import Annotated, Self
 
-from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_SECRETS = frozenset({"", "changethis", "change-me", "changeme", "secret", "dev", "test"})
 MIN_SECRET_LENGTH = 16
+
+
+def _empty_is_none(value: object) -> object:
+    """An empty variable in .env means "not set" (not the current directory, not an empty URL)."""
+    return None if value == "" else value
+
+
+OptionalPath = Annotated[Path | None, BeforeValidator(_empty_is_none)]
+OptionalStr = Annotated[str | None, BeforeValidator(_empty_is_none)]
 
 
 class Environment(StrEnum):
@@ -45,15 +54,15 @@ class DbSettings(BaseModel):
 class RedisSettings(BaseModel):
     """Redis is optional: without a URL, jobs run inline after commit (the embedded default)."""
 
-    url: str | None = None
+    url: OptionalStr = None
     queue_prefix: str = "zhcg"
 
 
 class StorageSettings(BaseModel):
     backend: str = "local"
     local_dir: Path = Path("var/photos")
-    s3_endpoint: str | None = None
-    s3_bucket: str | None = None
+    s3_endpoint: OptionalStr = None
+    s3_bucket: OptionalStr = None
     s3_access_key: SecretStr = SecretStr("")
     s3_secret_key: SecretStr = SecretStr("")
 
@@ -88,9 +97,9 @@ class WechatPaySettings(BaseModel):
     mch_id: str = ""
     app_id: str = ""
     apiv3_key: SecretStr = SecretStr("")
-    private_key_path: Path | None = None
+    private_key_path: OptionalPath = None
     cert_serial_no: str = ""
-    public_key_path: Path | None = None
+    public_key_path: OptionalPath = None
     public_key_id: str = ""
     api_base: str = "https://api.mch.weixin.qq.com"
     notify_url: str = ""
@@ -98,8 +107,8 @@ class WechatPaySettings(BaseModel):
 
 class AlipaySettings(BaseModel):
     app_id: str = ""
-    private_key_path: Path | None = None
-    alipay_public_key_path: Path | None = None
+    private_key_path: OptionalPath = None
+    alipay_public_key_path: OptionalPath = None
     gateway: str = "https://openapi.alipay.com/gateway.do"
     notify_url: str = ""
 

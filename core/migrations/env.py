@@ -2,28 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import sqlalchemy as sa
 from alembic import context
 from sqlmodel import SQLModel
 
 import core.models  # noqa: F401 - registers every table
 from core.db import build_engine
-from core.kit.sqltypes import StrEnumType, UTCDateTime
+from core.migrations.rendering import render_item
 from core.settings import get_settings
 
 config = context.config
 target_metadata = SQLModel.metadata
-
-
-def render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
-    """Our portable column types are plain SQL types in the schema."""
-    if type_ == "type" and isinstance(obj, StrEnumType):
-        return f"sa.String(length={obj.impl.length})"
-    if type_ == "type" and isinstance(obj, UTCDateTime):
-        return "sa.DateTime(timezone=True)"
-    return False
 
 
 def _configure(connection: sa.Connection) -> None:

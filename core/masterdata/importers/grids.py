@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import numpy as np
 import shapely
 from shapely import MultiPolygon, Polygon, STRtree
 from shapely.geometry import mapping, shape
@@ -87,7 +88,8 @@ def _check_overlaps(
     left, right = left[keep], right[keep]
     if not len(left):
         return
-    shared = shapely.intersection(shapely.take(geometries, left), shapely.take(geometries, right))
+    shapes = np.asarray(geometries, dtype=object)
+    shared = shapely.intersection(shapes[left], shapes[right])
     for i, j, piece in zip(left, right, shared, strict=True):
         if piece.area == 0:
             continue

@@ -1,0 +1,45 @@
+"""Liveness, readiness and the OpenAPI document."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from api.main import create_app
+from core.settings import get_settings
+
+
+def test_healthz(client: TestClient) -> None:
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+def test_readyz_checks_the_database(client: TestClient) -> None:
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ready", "checks": {"database": "ok"}}
+
+
+def test_readyz_checks_redis_when_configured(redis_url: str) -> None:
+    base = get_settings()
+    good = base.model_copy(update={"redis": base.redis.model_copy(update={"url": redis_url})})
+    with TestClient(create_app(good)) as client:
+        assert client.get("/readyz").json()["checks"] == {"database": "ok", "redis": "ok"}
+
+
+def test_readyz_reports_unreachable_redis_as_not_ready() -> None:
+    base = get_settings()
+    bad = base.model_copy(update={"redis": base.redis.model_copy(update={"url": "redis://127.0.0.1:1/0"})})
+    with TestClient(create_app(bad)) as client:
+        response = client.get("/readyz")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["code"] == "not_ready"
+    assert body["checks"]["database"] == "ok"
+    assert body["checks"]["redis"].startswith("error")
+
+
+def test_openapi_and_docs(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    assert "/api/v1/geo/locate" in spec["paths"]
+    assert client.get("/docs").status_code == 200

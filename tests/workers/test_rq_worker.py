@@ -1,0 +1,92 @@
+"""End to end with a real Redis and a real RQ worker process: commit → queue → worker runs the job;
+rollback → nothing is queued."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from redis import Redis
+from rq import Queue
+from sqlmodel import Session
+
+from core.jobs import RQDispatcher, configure_jobs, enqueue
+from core.settings import Settings, get_settings
+from workers.cron import run_due
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def rq_settings(redis_url: str) -> Iterator[Settings]:
+    prefix = f"zhcgtest{secrets.token_hex(4)}"
+    base = get_settings()
+    settings = base.model_copy(
+        update={"redis": base.redis.model_copy(update={"url": redis_url, "queue_prefix": prefix})}
+    )
+    yield settings
+    connection = Redis.from_url(redis_url)
+    for key in connection.scan_iter(f"{prefix}*"):
+        connection.delete(key)
+    for key in connection.scan_iter(f"rq:*{prefix}*"):
+        connection.delete(key)
+    configure_jobs(base)
+
+
+def run_worker(settings: Settings) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "ZHCG_REDIS__URL": str(settings.redis.url),
+        "ZHCG_REDIS__QUEUE_PREFIX": settings.redis.queue_prefix,
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "workers", "worker", "--burst"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_committed_job_runs_in_a_real_worker_and_rolled_back_job_never_queues(
+    session: Session, rq_settings: Settings
+) -> None:
+    dispatcher = configure_jobs(rq_settings)
+    assert isinstance(dispatcher, RQDispatcher)
+    redis = Redis.from_url(str(rq_settings.redis.url))
+    queue = Queue(f"{rq_settings.redis.queue_prefix}-default", connection=redis)
+    committed, rolled_back = secrets.token_hex(4), secrets.token_hex(4)
+
+    enqueue(session, "system.ping", token=rolled_back)
+    session.rollback()
+    assert queue.count == 0
+
+    enqueue(session, "system.ping", token=committed)
+    assert queue.count == 0  # not before the commit
+    session.commit()
+    assert queue.count == 1
+
+    result = run_worker(rq_settings)
+    assert result.returncode == 0, result.stderr[-2000:]
+    prefix = rq_settings.redis.queue_prefix
+    assert redis.get(f"{prefix}:ping:{committed}") is not None
+    assert redis.get(f"{prefix}:ping:{rolled_back}") is None
+    assert queue.count == 0
+
+
+def test_cron_enqueues_each_periodic_job_once_per_slot(rq_settings: Settings) -> None:
+    first = run_due(rq_settings, now_s=1_800_000_000)
+    again = run_due(rq_settings, now_s=1_800_000_001)
+    assert first == ["calendar.check_years"]
+    assert again == []
+    queue = Queue(
+        f"{rq_settings.redis.queue_prefix}-default", connection=Redis.from_url(str(rq_settings.redis.url))
+    )
+    assert queue.count == 1
