@@ -22,7 +22,7 @@ def get_year(session: Session, year: int) -> CalendarYear | None:
 
 
 def delete_days_of_year(session: Session, year: int) -> None:
-    session.exec(  # type: ignore[call-overload]
+    session.exec(
         delete(CalendarDay).where(
             col(CalendarDay.day) >= date(year, 1, 1), col(CalendarDay.day) <= date(year, 12, 31)
         )

@@ -46,29 +46,33 @@ def signature(session: Session) -> tuple[Any, ...]:
 def grid_rows(session: Session) -> Iterator[GridRow]:
     community = sa.orm.aliased(AdminArea)
     stmt = (
-        sa.select(UnitGrid.code, UnitGrid.geometry, community.code, ResponsibilityGrid.code)
+        sa.select(
+            col(UnitGrid.code), col(UnitGrid.geometry), col(community.code), col(ResponsibilityGrid.code)
+        )
         .join(community, col(UnitGrid.community_id) == community.id)
         .outerjoin(ResponsibilityGrid, col(UnitGrid.responsibility_grid_id) == ResponsibilityGrid.id)
-        .order_by(UnitGrid.code)
+        .order_by(col(UnitGrid.code))
     )
     for code, geometry, community_code, resp_code in session.execute(stmt):
         yield GridRow(code, geometry, community_code, resp_code)
 
 
 def area_names(session: Session) -> dict[str, str]:
-    return {code: name for code, name in session.execute(sa.select(AdminArea.code, AdminArea.name))}
+    return {code: name for code, name in session.execute(sa.select(col(AdminArea.code), col(AdminArea.name)))}
 
 
 def responsibility_names(session: Session) -> dict[str, str]:
     return {
         code: name
-        for code, name in session.execute(sa.select(ResponsibilityGrid.code, ResponsibilityGrid.name))
+        for code, name in session.execute(
+            sa.select(col(ResponsibilityGrid.code), col(ResponsibilityGrid.name))
+        )
     }
 
 
 def routing(session: Session) -> dict[tuple[str, str | None], tuple[str, str]]:
     stmt = (
-        sa.select(Category.code, AdminArea.code, Department.code, Department.name)
+        sa.select(col(Category.code), col(AdminArea.code), col(Department.code), col(Department.name))
         .select_from(RoutingRule)
         .join(Category, col(RoutingRule.category_id) == Category.id)
         .join(Department, col(RoutingRule.department_id) == Department.id)

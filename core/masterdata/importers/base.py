@@ -38,6 +38,6 @@ def upsert(
         existing[key] = row
         stats.created += 1
     elif assign(row, values):
-        row.updated_at = utcnow()  # type: ignore[attr-defined]
+        row.updated_at = utcnow()
         stats.updated += 1
     return row

@@ -8,7 +8,6 @@ Create Date: 2026-11-21 04:43:23.215950+00:00
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-import sqlmodel
 from alembic import op
 
 revision: str = "e4796dacb9bb"
@@ -24,8 +23,8 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("code", sqlmodel.sql.sqltypes.AutoString(length=12), nullable=False),
-        sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("code", sa.String(length=12), nullable=False),
+        sa.Column("name", sa.String(length=64), nullable=False),
         sa.Column("level", sa.String(length=16), nullable=False),
         sa.Column("parent_id", sa.Integer(), nullable=True),
         sa.ForeignKeyConstraint(
@@ -43,7 +42,7 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("day", sa.Date(), nullable=False),
         sa.Column("is_workday", sa.Boolean(), nullable=False),
-        sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("name", sa.String(length=64), nullable=False),
         sa.PrimaryKeyConstraint("day", name=op.f("pk_calendar_day")),
     )
     op.create_table(
@@ -51,8 +50,8 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("year", sa.Integer(), autoincrement=False, nullable=False),
-        sa.Column("source", sqlmodel.sql.sqltypes.AutoString(length=256), nullable=False),
-        sa.Column("entered_by", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("source", sa.String(length=256), nullable=False),
+        sa.Column("entered_by", sa.String(length=64), nullable=False),
         sa.PrimaryKeyConstraint("year", name=op.f("pk_calendar_year")),
     )
     op.create_table(
@@ -60,11 +59,11 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("code", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        sa.Column("code", sa.String(length=16), nullable=False),
         sa.Column("kind", sa.String(length=16), nullable=False),
         sa.Column("level", sa.String(length=8), nullable=False),
         sa.Column("parent_id", sa.Integer(), nullable=True),
-        sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("name", sa.String(length=64), nullable=False),
         sa.Column("active", sa.Boolean(), nullable=False),
         sa.ForeignKeyConstraint(["parent_id"], ["category.id"], name=op.f("fk_category_parent_id_category")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_category")),
@@ -78,12 +77,12 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("code", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
-        sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
+        sa.Column("code", sa.String(length=32), nullable=False),
+        sa.Column("name", sa.String(length=128), nullable=False),
         sa.Column("kind", sa.String(length=16), nullable=False),
         sa.Column("parent_id", sa.Integer(), nullable=True),
-        sa.Column("contact_name", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("contact_phone", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+        sa.Column("contact_name", sa.String(length=64), nullable=False),
+        sa.Column("contact_phone", sa.String(length=32), nullable=False),
         sa.Column("active", sa.Boolean(), nullable=False),
         sa.ForeignKeyConstraint(
             ["parent_id"], ["department.id"], name=op.f("fk_department_parent_id_department")
@@ -99,9 +98,9 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("kind", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
-        sa.Column("source", sqlmodel.sql.sqltypes.AutoString(length=512), nullable=False),
-        sa.Column("sha256", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("kind", sa.String(length=32), nullable=False),
+        sa.Column("source", sa.String(length=512), nullable=False),
+        sa.Column("sha256", sa.String(length=64), nullable=False),
         sa.Column("rows", sa.Integer(), nullable=False),
         sa.Column("created", sa.Integer(), nullable=False),
         sa.Column("updated", sa.Integer(), nullable=False),
@@ -116,15 +115,15 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("code", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+        sa.Column("code", sa.String(length=32), nullable=False),
         sa.Column("kind", sa.String(length=16), nullable=False),
-        sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
-        sa.Column("address", sqlmodel.sql.sqltypes.AutoString(length=256), nullable=False),
+        sa.Column("name", sa.String(length=128), nullable=False),
+        sa.Column("address", sa.String(length=256), nullable=False),
         sa.Column("lng", sa.Float(), nullable=False),
         sa.Column("lat", sa.Float(), nullable=False),
-        sa.Column("open_hours", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("open_hours", sa.String(length=64), nullable=False),
         sa.Column("capacity", sa.Integer(), nullable=True),
-        sa.Column("fee_note", sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
+        sa.Column("fee_note", sa.String(length=128), nullable=False),
         sa.Column("accessible", sa.Boolean(), nullable=False),
         sa.Column("active", sa.Boolean(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_place")),
@@ -140,10 +139,10 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("category_id", sa.Integer(), nullable=False),
         sa.Column("seq", sa.Integer(), nullable=False),
-        sa.Column("condition", sqlmodel.sql.sqltypes.AutoString(length=512), nullable=False),
+        sa.Column("condition", sa.String(length=512), nullable=False),
         sa.Column("time_limit_kind", sa.String(length=16), nullable=False),
         sa.Column("time_limit_amount", sa.Numeric(precision=8, scale=2), nullable=False),
-        sa.Column("close_condition", sqlmodel.sql.sqltypes.AutoString(length=512), nullable=False),
+        sa.Column("close_condition", sa.String(length=512), nullable=False),
         sa.ForeignKeyConstraint(
             ["category_id"], ["category.id"], name=op.f("fk_register_standard_category_id_category")
         ),
@@ -158,8 +157,8 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("code", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
-        sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
+        sa.Column("code", sa.String(length=20), nullable=False),
+        sa.Column("name", sa.String(length=128), nullable=False),
         sa.Column("community_id", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
             ["community_id"], ["admin_area.id"], name=op.f("fk_responsibility_grid_community_id_admin_area")
@@ -209,11 +208,11 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("username", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("display_name", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("username", sa.String(length=64), nullable=False),
+        sa.Column("display_name", sa.String(length=64), nullable=False),
         sa.Column("role", sa.String(length=16), nullable=False),
         sa.Column("department_id", sa.Integer(), nullable=True),
-        sa.Column("password_hash", sqlmodel.sql.sqltypes.AutoString(length=256), nullable=False),
+        sa.Column("password_hash", sa.String(length=256), nullable=False),
         sa.Column("active", sa.Boolean(), nullable=False),
         sa.ForeignKeyConstraint(
             ["department_id"], ["department.id"], name=op.f("fk_staff_user_department_id_department")
@@ -229,10 +228,10 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("code", sqlmodel.sql.sqltypes.AutoString(length=15), nullable=False),
+        sa.Column("code", sa.String(length=15), nullable=False),
         sa.Column("community_id", sa.Integer(), nullable=False),
         sa.Column("responsibility_grid_id", sa.Integer(), nullable=True),
-        sa.Column("geometry", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+        sa.Column("geometry", sa.String(), nullable=False),
         sa.Column("area_m2", sa.Float(), nullable=False),
         sa.Column("centroid_lng", sa.Float(), nullable=False),
         sa.Column("centroid_lat", sa.Float(), nullable=False),

@@ -60,8 +60,10 @@ def test_routing_prefers_the_most_specific_area(session: Session, city: City) ->
     in_a, in_b = centre(0, 0), centre(2, 0)
     default = geo_service.locate(session, lng=in_a[0], lat=in_a[1], category="SJ0102")
     override = geo_service.locate(session, lng=in_b[0], lat=in_b[1], category="SJ0102")
-    assert default.department is not None and default.department.code == "M01"
-    assert override.department is not None and override.department.code == "S02"
+    assert default.department is not None
+    assert default.department.code == "M01"
+    assert override.department is not None
+    assert override.department.code == "S02"
     no_category = geo_service.locate(session, lng=in_b[0], lat=in_b[1])
     assert no_category.department is None
     assert no_category.responsibility_grid is None

@@ -235,3 +235,61 @@ def test_empty_index() -> None:
     assert index.locate_many([114.9], [27.8]).tolist() == [-1]
     assert all(math.isnan(v) for v in index.bounds)
     assert naive_locate([], 114.9, 27.8) is None
+
+
+def test_points_a_hair_off_the_edges(index: GridIndex, grids: list[GridShape]) -> None:
+    """Points one ulp (and a little more) either side of every lattice line.
+
+    The single-point lookup shortcuts through a bucket raster; these points sit at the
+    very edge of buckets and cells and must still agree with the exact predicates.
+    """
+    rng = np.random.default_rng(7)
+    lines = [*XS, XS[3] + 2 * S]
+    for edge in lines:
+        for off in (np.nextafter(edge, -np.inf), np.nextafter(edge, np.inf), edge - 1e-12, edge + 1e-12):
+            for lat in rng.uniform(YS[0] - 0.5 * S, YS[3] + 0.5 * S, 20).tolist():
+                located_code(index, grids, float(off), lat)
+    for edge in YS:
+        for off in (np.nextafter(edge, -np.inf), np.nextafter(edge, np.inf), edge - 1e-12, edge + 1e-12):
+            for lng in rng.uniform(XS[0] - 0.5 * S, XS[3] + 2.5 * S, 20).tolist():
+                located_code(index, grids, lng, float(off))
+    # Exactly one ulp outside the west edge is outside; one ulp inside is the edge cell.
+    assert located_code(index, grids, float(np.nextafter(XS[0], -np.inf)), YS[0] + 0.5 * S) is None
+    assert located_code(index, grids, float(np.nextafter(XS[0], np.inf)), YS[0] + 0.5 * S) == code(0, 0)
+
+
+def test_sparse_grids_far_apart() -> None:
+    """Tiny cells hundreds of kilometres apart (raster resolution is capped)."""
+    far = [
+        shape("360502001001001", box(100.0, 20.0, 100.001, 20.001)),
+        shape("360502001001002", box(120.0, 40.0, 120.001, 40.001)),
+        shape("360502001001003", box(120.001, 40.0, 120.002, 40.001)),
+    ]
+    index = GridIndex.build(far)
+    rng = np.random.default_rng(3)
+    lngs = np.concatenate([rng.uniform(99.9995, 100.0015, 300), rng.uniform(119.9995, 120.0025, 300)])
+    lats = np.concatenate([rng.uniform(19.9995, 20.0015, 300), rng.uniform(39.9995, 40.0015, 300)])
+    lngs[::7] = 120.001  # the shared edge
+    batch = index.locate_many(lngs, lats)
+    for lng, lat, b in zip(lngs.tolist(), lats.tolist(), batch.tolist(), strict=True):
+        single = index.locate(lng, lat)
+        assert single is naive_locate(far, lng, lat)
+        assert (b == -1) if single is None else (index.grid(b) is single)
+    assert index.locate(120.001, 40.0005) is far[1]
+    assert index.locate(110.0, 30.0) is None
+
+
+def test_polygon_with_hole_and_island() -> None:
+    outer = Polygon(
+        [(0.0, 0.0), (4.0, 0.0), (4.0, 4.0), (0.0, 4.0)],
+        holes=[[(1.0, 1.0), (3.0, 1.0), (3.0, 3.0), (1.0, 3.0)]],
+    )
+    island = box(1.5, 1.5, 2.5, 2.5)
+    ring_grid = shape("360502001001002", outer)
+    island_grid = shape("360502001001001", island)
+    index = GridIndex.build([ring_grid, island_grid])
+    assert index.locate(0.5, 0.5) is ring_grid
+    assert index.locate(2.0, 2.0) is island_grid
+    assert index.locate(1.2, 1.2) is None  # in the hole, off the island
+    assert index.locate(1.0, 2.0) is ring_grid  # on the hole's boundary
+    assert index.locate(2.5, 2.0) is island_grid
