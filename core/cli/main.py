@@ -62,10 +62,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     with session_scope() as session:
         if args.if_empty and all_by_code(session, UnitGrid):
             print("数据库中已有网格数据，跳过演示数据加载。")
-            return 0
-        summary = load_demo(session, settings=settings, out_dir=Path(args.out), seed=args.seed)
-    print("演示城市（新余市渝水区）已加载：")
-    _print_results(summary.imports)
+        else:
+            summary = load_demo(session, settings=settings, out_dir=Path(args.out), seed=args.seed)
+            print("演示城市（新余市渝水区）已加载：")
+            _print_results(summary.imports)
     print(f"演示账号（密码均为 {DEMO_PASSWORD}）：")
     for account in DEMO_ACCOUNTS:
         print(f"  {account.username:<11} {account.role.label}")
