@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 from sqlmodel import Session
 
-from core.jobs import InlineDispatcher, configure_jobs, enqueue, get_dispatcher, pending_jobs
+from core.jobs import JOBS, InlineDispatcher, configure_jobs, enqueue, get_dispatcher, pending_jobs, resolve
 from core.settings import get_settings
 from workers.jobs.system import received_inline
 
@@ -68,3 +68,17 @@ def test_unknown_job_is_refused(session: Session) -> None:
 
 def test_dispatcher_follows_settings() -> None:
     assert isinstance(get_dispatcher(), InlineDispatcher)
+
+
+@pytest.mark.parametrize("name", sorted(JOBS))
+def test_every_registered_job_resolves_to_a_function(name: str) -> None:
+    assert callable(resolve(JOBS[name].path))
+
+
+def test_calendar_check_job_runs_in_its_own_unit_of_work(
+    engine: object, caplog: pytest.LogCaptureFixture
+) -> None:
+    from workers.jobs.calendar import check_years
+
+    with caplog.at_level("WARNING", logger="zhcg.calendar"):
+        check_years()  # the job opens its own session on the configured database
