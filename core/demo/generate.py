@@ -40,7 +40,8 @@ from core.demo.geometry import (
     relaxed_sites,
     voronoi_regions,
 )
-from core.demo.places import PLACE_COLUMNS, generate_places
+from core.demo.places import generate_places
+from core.masterdata.importers.places import COLUMNS as PLACE_COLUMNS
 
 __all__ = ["SERVICE_AREA", "STREETS", "DemoFiles", "area_km2", "generate"]
 

@@ -20,19 +20,6 @@ CENTRE_SHARE = 0.6  # share of places drawn around the centre rather than unifor
 CENTRE_SIGMA_M = 2500.0
 PLACE_DECIMALS = 6
 
-PLACE_COLUMNS = (
-    "code",
-    "kind",
-    "name",
-    "address",
-    "lng",
-    "lat",
-    "open_hours",
-    "capacity",
-    "fee_note",
-    "accessible",
-)
-
 
 @dataclass(frozen=True)
 class Place:
