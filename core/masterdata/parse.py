@@ -7,6 +7,8 @@ from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import TypeVar
 
+from sqlmodel import SQLModel
+
 from core.masterdata.errors import ErrorCollector
 
 E = TypeVar("E", bound=StrEnum)
@@ -22,9 +24,33 @@ def required(errors: ErrorCollector, row: int, name: str, value: str) -> str | N
     return value
 
 
-def pattern(errors: ErrorCollector, row: int, name: str, value: str, regex: str, hint: str) -> str | None:
+def pattern(
+    errors: ErrorCollector, row: int, name: str, value: str, regex: str, hint: str, *, unit: str = "行"
+) -> str | None:
     if not re.fullmatch(regex, value):
-        errors.add(row, name, f"“{value}”格式不正确，应为{hint}")
+        errors.add(row, name, f"“{value}”格式不正确，应为{hint}", unit=unit)
+        return None
+    return value
+
+
+def column_length(model: type[SQLModel], column: str) -> int:
+    """The VARCHAR length of a model's column: file values are checked against the real schema."""
+    length = getattr(model.__table__.c[column].type, "length", None)  # type: ignore[attr-defined]
+    if not isinstance(length, int):
+        raise TypeError(f"{model.__name__}.{column} has no length")
+    return length
+
+
+def text(
+    errors: ErrorCollector, row: int, name: str, value: str, *, model: type[SQLModel], required: bool = True
+) -> str | None:
+    """A text field: present when required, and no longer than its column."""
+    if required and not value:
+        errors.add(row, name, "不能为空")
+        return None
+    limit = column_length(model, name)
+    if len(value) > limit:
+        errors.add(row, name, f"长度 {len(value)} 超过上限 {limit} 个字符")
         return None
     return value
 
@@ -71,8 +97,9 @@ def integer(
 
 
 def decimal(
-    errors: ErrorCollector, row: int, name: str, value: str, *, low: Decimal, high: Decimal
+    errors: ErrorCollector, row: int, name: str, value: str, *, low: Decimal, high: Decimal, places: int
 ) -> Decimal | None:
+    """A decimal within [low, high] with at most ``places`` decimals (more would be rounded by the column)."""
     try:
         number = Decimal(value)
     except InvalidOperation:
@@ -80,6 +107,9 @@ def decimal(
         return None
     if not number.is_finite() or not low <= number <= high:
         errors.add(row, name, f"{value} 超出范围（{low}–{high}）")
+        return None
+    if number != number.quantize(Decimal(1).scaleb(-places)):
+        errors.add(row, name, f"{value} 最多保留 {places} 位小数")
         return None
     return number
 

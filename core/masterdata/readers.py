@@ -42,21 +42,22 @@ def read_source(path: Path) -> SourceFile:
 def csv_rows(source: SourceFile, required: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str]]]:
     """Yields (line number, row) with stripped values; the header must hold every required column."""
     reader = csv.DictReader(io.StringIO(source.text, newline=""))
-    header = [name.strip() for name in (reader.fieldnames or [])]
+    if not reader.fieldnames:
+        raise ImportFailed([RowError(source.name, 1, None, "文件为空")])
+    header = [name.strip() for name in reader.fieldnames]
     missing = [name for name in required if name not in header]
     if missing:
-        raise ImportFailed(
-            [RowError(source.name, 1, name, "表头缺少该列") for name in missing]
-            or [RowError(source.name, 1, None, "文件为空")]
-        )
+        raise ImportFailed([RowError(source.name, 1, name, "表头缺少该列") for name in missing])
     reader.fieldnames = header
-    for index, row in enumerate(reader, start=2):
+    for row in reader:
+        # The physical line where the record starts (blank lines and quoted line breaks count).
+        line = reader.line_num - sum(value.count("\n") for value in row.values() if isinstance(value, str))
         if None in row:
-            raise ImportFailed([RowError(source.name, index, None, "列数多于表头")])
+            raise ImportFailed([RowError(source.name, line, None, "列数多于表头")])
         values = {key: (value or "").strip() for key, value in row.items()}
         if not any(values.values()):
             continue
-        yield index, values
+        yield line, values
 
 
 def geojson_features(source: SourceFile) -> list[dict[str, Any]]:

@@ -24,7 +24,7 @@ def import_areas(session: Session, source: SourceFile) -> ImportStats:
     seen: set[str] = set()
     for row_no, row in csv_rows(source, COLUMNS):
         level = parse.enum_value(errors, row_no, "level", row["level"], AreaLevel)
-        name = parse.required(errors, row_no, "name", row["name"])
+        name = parse.text(errors, row_no, "name", row["name"], model=AdminArea)
         if level is None or name is None:
             continue
         length = CODE_LENGTH[level]

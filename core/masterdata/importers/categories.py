@@ -43,7 +43,7 @@ def import_categories(session: Session, source: SourceFile) -> ImportStats:
     for row_no, row in csv_rows(source, CATEGORY_COLUMNS):
         kind = parse.enum_value(errors, row_no, "kind", row["kind"], CategoryKind)
         level = parse.enum_value(errors, row_no, "level", row["level"], CategoryLevel)
-        name = parse.required(errors, row_no, "name", row["name"])
+        name = parse.text(errors, row_no, "name", row["name"], model=Category)
         if kind is None or level is None or name is None:
             continue
         digits = 2 if level is CategoryLevel.MAJOR else 4
@@ -95,8 +95,10 @@ def import_register_standards(session: Session, source: SourceFile) -> ImportSta
         if category is None:
             errors.add(row_no, "category_code", f"小类“{row['category_code']}”不存在")
         seq = parse.integer(errors, row_no, "seq", row["seq"], minimum=1)
-        condition = parse.required(errors, row_no, "condition", row["condition"])
-        close_condition = parse.required(errors, row_no, "close_condition", row["close_condition"])
+        condition = parse.text(errors, row_no, "condition", row["condition"], model=RegisterStandard)
+        close_condition = parse.text(
+            errors, row_no, "close_condition", row["close_condition"], model=RegisterStandard
+        )
         amount = parse.decimal(
             errors,
             row_no,
@@ -104,6 +106,7 @@ def import_register_standards(session: Session, source: SourceFile) -> ImportSta
             row["time_limit_amount"],
             low=Decimal("0.01"),
             high=MAX_TIME_LIMIT,
+            places=2,
         )
         try:
             kind: LimitKind | None = LimitKind.parse(row["time_limit_kind"])

@@ -36,7 +36,7 @@ def import_responsibility_grids(session: Session, source: SourceFile) -> ImportS
     seen: set[str] = set()
     for row_no, row in csv_rows(source, RESPONSIBILITY_COLUMNS):
         code = parse.pattern(errors, row_no, "code", row["code"], r"\d{12,20}", "12–20 位数字")
-        name = parse.required(errors, row_no, "name", row["name"])
+        name = parse.text(errors, row_no, "name", row["name"], model=ResponsibilityGrid)
         community = communities.get(row["community_code"])
         if community is None:
             errors.add(row_no, "community_code", f"社区“{row['community_code']}”不存在")
@@ -80,24 +80,51 @@ def _geometry(errors: ErrorCollector, index: int, raw: Any) -> Polygon | MultiPo
 
 
 def _check_overlaps(
-    errors: ErrorCollector, codes: list[str], geometries: list[Polygon | MultiPolygon]
+    errors: ErrorCollector,
+    incoming: list[tuple[int, str, Polygon | MultiPolygon]],
+    stored: list[tuple[str, Polygon | MultiPolygon]],
 ) -> None:
-    tree = STRtree(geometries)
-    left, right = tree.query(geometries, predicate="intersects")
-    keep = left < right
+    """No grid of the file may overlap another grid of the file or a stored grid it does not replace.
+
+    ``incoming`` holds (feature number, code, geometry); errors are reported on the file's feature.
+    """
+    count = len(incoming)
+    codes = [code for _, code, _ in incoming] + [code for code, _ in stored]
+    shapes = np.asarray(
+        [geometry for _, _, geometry in incoming] + [geometry for _, geometry in stored], dtype=object
+    )
+    if not count:
+        return
+    left, right = STRtree(shapes).query(shapes[:count], predicate="intersects")
+    keep = (left < right) | (right >= count)
     left, right = left[keep], right[keep]
     if not len(left):
         return
-    shapes = np.asarray(geometries, dtype=object)
     shared = shapely.intersection(shapes[left], shapes[right])
     for i, j, piece in zip(left, right, shared, strict=True):
         if piece.area == 0:
             continue
         area_m2 = approx_area_m2(piece) if isinstance(piece, Polygon | MultiPolygon) else 0.0
         if area_m2 > OVERLAP_TOLERANCE_M2:
+            reported, other = (j, i) if j < count else (i, j)
             errors.add(
-                int(j) + 1, "geometry", f"与网格 {codes[i]} 重叠（约 {area_m2:.0f} 平方米）", unit=FEATURE
+                incoming[reported][0],
+                "geometry",
+                f"与网格 {codes[other]} 重叠（约 {area_m2:.0f} 平方米）",
+                unit=FEATURE,
             )
+
+
+def _stored_grids(
+    existing: dict[str, UnitGrid], replaced: set[str]
+) -> list[tuple[str, Polygon | MultiPolygon]]:
+    stored: list[tuple[str, Polygon | MultiPolygon]] = []
+    for code, grid in existing.items():
+        if code not in replaced:
+            geometry = shape(json.loads(grid.geometry))
+            if isinstance(geometry, Polygon | MultiPolygon):
+                stored.append((code, geometry))
+    return stored
 
 
 def import_unit_grids(session: Session, source: SourceFile) -> ImportStats:
@@ -105,14 +132,16 @@ def import_unit_grids(session: Session, source: SourceFile) -> ImportStats:
     communities = _communities(session)
     responsibility = all_by_code(session, ResponsibilityGrid)
     parsed: list[dict[str, Any]] = []
-    geometries: list[Polygon | MultiPolygon] = []
+    incoming: list[tuple[int, str, Polygon | MultiPolygon]] = []
     seen: set[str] = set()
     for index, feature in enumerate(geojson_features(source), start=1):
         properties = feature.get("properties") if isinstance(feature, dict) else None
         if not isinstance(properties, dict):
             errors.add(index, "properties", "缺少属性", unit=FEATURE)
             continue
-        code = parse.pattern(errors, index, "code", str(properties.get("code", "")), r"\d{15}", "15 位数字")
+        code = parse.pattern(
+            errors, index, "code", str(properties.get("code", "")), r"\d{15}", "15 位数字", unit=FEATURE
+        )
         community_code = str(properties.get("community_code", ""))
         community = communities.get(community_code)
         if community is None:
@@ -152,13 +181,13 @@ def import_unit_grids(session: Session, source: SourceFile) -> ImportStats:
                 "centroid_lat": round(centroid.y, 7),
             }
         )
-        geometries.append(geometry)
+        incoming.append((index, code, geometry))
+    existing = all_by_code(session, UnitGrid)
     if not errors.errors:
-        _check_overlaps(errors, [item["code"] for item in parsed], geometries)
+        _check_overlaps(errors, incoming, _stored_grids(existing, seen))
     errors.raise_if_any()
 
     stats = ImportStats()
-    existing = all_by_code(session, UnitGrid)
     for item in parsed:
         upsert(session, stats, existing, item["code"], UnitGrid, item)
     session.flush()

@@ -34,12 +34,18 @@ def import_places(session: Session, source: SourceFile) -> ImportStats:
     for row_no, row in csv_rows(source, COLUMNS):
         code = parse.pattern(errors, row_no, "code", row["code"], r"[A-Za-z0-9_-]{1,32}", "1–32 位字母数字")
         kind = parse.enum_value(errors, row_no, "kind", row["kind"], PlaceKind)
-        name = parse.required(errors, row_no, "name", row["name"])
+        name = parse.text(errors, row_no, "name", row["name"], model=Place)
+        optional = {
+            field: parse.text(errors, row_no, field, row[field], model=Place, required=False)
+            for field in ("address", "open_hours", "fee_note")
+        }
         lng = parse.coordinate(errors, row_no, "lng", row["lng"], limit=180)
         lat = parse.coordinate(errors, row_no, "lat", row["lat"], limit=90)
         capacity = parse.integer(errors, row_no, "capacity", row["capacity"], minimum=0, optional=True)
         accessible = parse.boolean(errors, row_no, "accessible", row["accessible"])
         if code is None or kind is None or name is None or lng is None or lat is None or accessible is None:
+            continue
+        if any(value is None for value in optional.values()):
             continue
         if code in seen:
             errors.add(row_no, "code", f"编码 {code} 重复")
@@ -50,12 +56,12 @@ def import_places(session: Session, source: SourceFile) -> ImportStats:
                 "code": code,
                 "kind": kind,
                 "name": name,
-                "address": row["address"],
+                "address": optional["address"],
                 "lng": lng,
                 "lat": lat,
-                "open_hours": row["open_hours"],
+                "open_hours": optional["open_hours"],
                 "capacity": capacity,
-                "fee_note": row["fee_note"],
+                "fee_note": optional["fee_note"],
                 "accessible": accessible,
             }
         )
