@@ -13,7 +13,7 @@ from __future__ import annotations
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, BeforeValidator, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -84,7 +84,7 @@ class CalendarSettings(BaseModel):
 class GeoSettings(BaseModel):
     """Coordinate system the clients send when they do not say (WeChat sends GCJ-02)."""
 
-    default_coord: str = "wgs84"
+    default_coord: Literal["wgs84", "gcj02"] = "wgs84"
 
 
 class WechatSettings(BaseModel):

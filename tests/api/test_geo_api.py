@@ -78,3 +78,26 @@ def test_unknown_route_and_method_are_problems(client: TestClient) -> None:
     response = client.post("/api/v1/geo/locate")
     assert response.status_code == 405
     assert response.json()["code"] == "method_not_allowed"
+
+
+def test_default_coordinate_system_comes_from_settings(session: object, grid: tuple[float, float]) -> None:
+    from collections.abc import Iterator
+
+    from api.deps import get_session
+    from api.main import create_app
+    from core.settings import get_settings
+
+    base = get_settings()
+    settings = base.model_copy(update={"geo": base.geo.model_copy(update={"default_coord": "gcj02"})})
+    app = create_app(settings)
+
+    def _session() -> Iterator[object]:
+        yield session
+
+    app.dependency_overrides[get_session] = _session
+    lng, lat = wgs84_to_gcj02(*grid)
+    with TestClient(app) as client:
+        body = client.get("/api/v1/geo/locate", params={"lng": lng, "lat": lat}).json()
+        assert body.get("unit_grid") == (
+            "360502001001001"
+        )
