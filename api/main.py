@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from api.docs import install_docs
 from api.errors import install_error_handlers
 from api.routes import geo, health
 from core.db import get_engine
@@ -19,12 +20,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title="智慧城管便民服务平台 API",
         version="0.1.0",
-        docs_url="/docs",
+        docs_url=None,
+        redoc_url=None,
         openapi_url="/openapi.json",
     )
     app.state.settings = settings
     app.state.engine = get_engine(settings)
     install_error_handlers(app)
+    install_docs(app)
     app.include_router(health.router)
     app.include_router(geo.router)
     return app

@@ -98,6 +98,4 @@ def test_default_coordinate_system_comes_from_settings(session: object, grid: tu
     lng, lat = wgs84_to_gcj02(*grid)
     with TestClient(app) as client:
         body = client.get("/api/v1/geo/locate", params={"lng": lng, "lat": lat}).json()
-        assert body.get("unit_grid") == (
-            "360502001001001"
-        )
+        assert body.get("unit_grid") == ("360502001001001")

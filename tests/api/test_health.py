@@ -39,7 +39,13 @@ def test_readyz_reports_unreachable_redis_as_not_ready() -> None:
     assert body["checks"]["redis"].startswith("error")
 
 
-def test_openapi_and_docs(client: TestClient) -> None:
+def test_openapi_and_docs_without_a_cdn(client: TestClient) -> None:
     spec = client.get("/openapi.json").json()
     assert "/api/v1/geo/locate" in spec["paths"]
-    assert client.get("/docs").status_code == 200
+    page = client.get("/docs")
+    assert page.status_code == 200
+    assert "cdn" not in page.text.lower()
+    assert "/docs-assets/swagger-ui-bundle.js" in page.text
+    script = client.get("/docs-assets/swagger-ui-bundle.js")
+    assert script.status_code == 200
+    assert "javascript" in script.headers["content-type"]
