@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core.errors import DomainError, ErrorKind
@@ -45,6 +46,27 @@ VALIDATION_MESSAGES: dict[str, str] = {
     "string_too_short": "内容过短",
     "json_invalid": "不是合法的 JSON",
     "finite_number": "应为有限数字",
+}
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+    type: str | None = None
+
+
+class Problem(BaseModel):
+    """Every error answer: a stable machine code and a Chinese message for people."""
+
+    code: str
+    message: str
+    details: dict[str, Any] | None = None
+    errors: list[FieldError] | None = None
+
+
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    422: {"model": Problem, "description": "请求参数或业务校验不通过（code 说明原因）"},
+    503: {"model": Problem, "description": "服务暂不可用"},
 }
 
 

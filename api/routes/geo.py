@@ -7,11 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from api.deps import SessionDep, SettingsDep
+from api.errors import PROBLEM_RESPONSES
 from core.geo import service as geo_service
 from core.geo.coords import CoordSystem
 from core.geo.schemas import Location
 
-router = APIRouter(prefix="/api/v1/geo", tags=["geo"])
+router = APIRouter(prefix="/api/v1/geo", tags=["geo"], responses=PROBLEM_RESPONSES)
 
 
 @router.get("/locate", response_model=Location, summary="坐标定位到单元网格")

@@ -42,6 +42,10 @@ def test_readyz_reports_unreachable_redis_as_not_ready() -> None:
 def test_openapi_and_docs_without_a_cdn(client: TestClient) -> None:
     spec = client.get("/openapi.json").json()
     assert "/api/v1/geo/locate" in spec["paths"]
+    error_schema = spec["paths"]["/api/v1/geo/locate"]["get"]["responses"]["422"]["content"][
+        "application/json"
+    ]
+    assert error_schema["schema"]["$ref"].endswith("/Problem")
     page = client.get("/docs")
     assert page.status_code == 200
     assert "cdn" not in page.text.lower()
