@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session as OrmSession
+from sqlalchemy.orm import SessionTransaction
 from sqlmodel import Session
 
 from core.settings import Settings, get_settings
@@ -77,10 +79,30 @@ def session_scope(engine: Engine | None = None) -> Iterator[Session]:
     """A unit of work: commit when the block succeeds, roll back when it raises."""
     session = Session(engine or get_engine(), expire_on_commit=False)
     try:
-        yield session
+        try:
+            yield session
+        except BaseException:
+            session.rollback()
+            raise
         session.commit()
-    except BaseException:
-        session.rollback()
-        raise
     finally:
         session.close()
+
+
+_END_CALLBACKS = "zhcg_on_transaction_end"
+
+
+def on_transaction_end(session: OrmSession, callback: Callable[[], None]) -> None:
+    """Run ``callback`` when the session's outermost transaction ends, committed or rolled back.
+
+    For process caches built from the database: invalidating only inside the transaction would let a
+    reader in the same transaction cache data that is then rolled back.
+    """
+    session.info.setdefault(_END_CALLBACKS, []).append(callback)
+
+
+@event.listens_for(OrmSession, "after_transaction_end")
+def _run_end_callbacks(session: OrmSession, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:
+        for callback in session.info.pop(_END_CALLBACKS, []):
+            callback()

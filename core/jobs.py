@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from sqlalchemy import event
-from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy.orm import Session, SessionTransaction, SessionTransactionOrigin
 
 from core.settings import Settings, get_settings
 
@@ -87,14 +87,23 @@ class RQDispatcher:
     def queue_name(self, queue: str) -> str:
         return f"{self.queue_prefix}-{queue}"
 
-    def dispatch(self, jobs: list[PendingJob]) -> None:
+    def send(self, job: PendingJob) -> None:
+        """Put one job on its queue with the retries and timeout of its spec (raises on Redis errors)."""
         from rq import Queue, Retry
 
+        spec = job.spec
+        queue = Queue(self.queue_name(spec.queue), connection=self.connection)
+        retry = Retry(max=len(spec.retries), interval=list(spec.retries)) if spec.retries else None
+        queue.enqueue(spec.path, kwargs=dict(job.kwargs), retry=retry, job_timeout=spec.timeout_s)
+
+    def dispatch(self, jobs: list[PendingJob]) -> None:
+        # The data is already committed: a Redis failure must not turn into an error of the request,
+        # and one failed job must not stop the others. It is logged loudly instead.
         for job in jobs:
-            spec = job.spec
-            queue = Queue(self.queue_name(spec.queue), connection=self.connection)
-            retry = Retry(max=len(spec.retries), interval=list(spec.retries)) if spec.retries else None
-            queue.enqueue(spec.path, kwargs=dict(job.kwargs), retry=retry, job_timeout=spec.timeout_s)
+            try:
+                self.send(job)
+            except Exception:
+                log.exception("could not enqueue job %s after commit", job.name)
 
 
 _dispatcher: Dispatcher | None = None
@@ -150,7 +159,19 @@ def _send_after_commit(session: Session) -> None:
 
 @event.listens_for(Session, "after_soft_rollback")
 def _drop_after_rollback(session: Session, previous_transaction: SessionTransaction) -> None:
+    # A failed flush rolls back an internal subtransaction; what is really lost is the savepoint or
+    # the transaction that holds it, so drop the jobs of that one.
+    rolled_back = previous_transaction
+    while rolled_back.origin is SessionTransactionOrigin.SUBTRANSACTION and rolled_back.parent is not None:
+        rolled_back = rolled_back.parent
     pending: list[tuple[SessionTransaction, PendingJob]] = session.info.get(_PENDING_KEY, [])
     if pending:
-        kept = [(tx, job) for tx, job in pending if previous_transaction not in _lineage(tx)]
+        kept = [(tx, job) for tx, job in pending if rolled_back not in _lineage(tx)]
         session.info[_PENDING_KEY] = kept
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_at_end(session: Session, transaction: SessionTransaction) -> None:
+    """Whatever is still pending when the outermost transaction ends (closed without commit) is dropped."""
+    if transaction.parent is None:
+        session.info.pop(_PENDING_KEY, None)

@@ -82,3 +82,49 @@ def test_calendar_check_job_runs_in_its_own_unit_of_work(
 
     with caplog.at_level("WARNING", logger="zhcg.calendar"):
         check_years()  # the job opens its own session on the configured database
+
+
+def test_job_in_a_savepoint_whose_flush_fails_is_dropped(session: Session) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    from core.models import Department, DepartmentKind
+
+    session.add(Department(code="DUP", name="甲", kind=DepartmentKind.OTHER))
+    session.flush()
+    outer, inner = token(), token()
+    enqueue(session, "system.ping", token=outer)
+    savepoint = session.begin_nested()
+    enqueue(session, "system.ping", token=inner)
+    session.add(Department(code="DUP", name="乙", kind=DepartmentKind.OTHER))
+    with pytest.raises(IntegrityError):
+        session.flush()
+    savepoint.rollback()
+    session.commit()
+    assert received_inline == [outer]
+
+
+def test_jobs_of_a_session_closed_without_commit_are_dropped(engine: object) -> None:
+    from sqlalchemy import Engine
+
+    assert isinstance(engine, Engine)
+    session = Session(engine)
+    enqueue(session, "system.ping", token="never")
+    session.close()
+    later = token()
+    enqueue(session, "system.ping", token=later)
+    session.commit()
+    session.close()
+    assert received_inline == [later]
+
+
+def test_redis_down_after_commit_is_logged_not_raised(
+    session: Session, caplog: pytest.LogCaptureFixture
+) -> None:
+    base = get_settings()
+    configure_jobs(
+        base.model_copy(update={"redis": base.redis.model_copy(update={"url": "redis://127.0.0.1:1/0"})})
+    )
+    enqueue(session, "system.ping", token=token())
+    with caplog.at_level("ERROR", logger="zhcg.jobs"):
+        session.commit()  # the data is committed; the lost job is reported, not raised
+    assert any("could not enqueue job system.ping" in record.getMessage() for record in caplog.records)
