@@ -18,4 +18,6 @@ def get_session(request: Request) -> Iterator[Session]:
         yield session
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+# scope="function": the unit of work ends (commits) before the response is sent, so a failed commit
+# is the client's error answer and not a 200 followed by a lost write.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]

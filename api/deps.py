@@ -26,4 +26,6 @@ def get_session(request: Request) -> Iterator[Session]:
 
 
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
-SessionDep = Annotated[Session, Depends(get_session)]
+# scope="function": the unit of work ends (commits) before the response is sent, so a failed commit
+# is the client's error answer and not a 200 followed by a lost write.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]

@@ -103,7 +103,14 @@ async def http_error_handler(_: Request, exc: Exception) -> JSONResponse:
     return problem(exc.status_code, code, message)
 
 
+async def internal_error_handler(_: Request, exc: Exception) -> JSONResponse:
+    """Only shapes the answer of a bug as a JSON problem; Starlette still re-raises it, so it is
+    logged with its traceback as the 500 it is (nothing is hidden as a 4xx)."""
+    return problem(500, "internal_error", "服务器内部错误，请稍后再试")
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(Exception, internal_error_handler)
     app.add_exception_handler(DomainError, domain_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(StarletteHTTPException, http_error_handler)

@@ -8,23 +8,26 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from api.deps import SettingsDep
+from core.migrate import current_revision, head_revision
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz", summary="进程存活")
+@router.api_route("/healthz", methods=["GET", "HEAD"], summary="进程存活")
 def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="依赖就绪（数据库、Redis）")
+@router.api_route("/readyz", methods=["GET", "HEAD"], summary="依赖就绪（数据库结构、Redis）")
 def readyz(request: Request, settings: SettingsDep) -> JSONResponse:
     checks: dict[str, str] = {}
     engine: Engine = request.app.state.engine
     try:
         with engine.connect() as connection:
             connection.execute(text("SELECT 1"))
-        checks["database"] = "ok"
+            checks["database"] = "ok"
+            current, head = current_revision(connection), head_revision()
+        checks["migrations"] = "ok" if current == head else f"pending: {current or 'empty'} → {head}"
     except (SQLAlchemyError, OSError) as exc:
         checks["database"] = f"error: {type(exc).__name__}"
     if settings.redis.url:

@@ -17,14 +17,14 @@ def test_healthz(client: TestClient) -> None:
 def test_readyz_checks_the_database(client: TestClient) -> None:
     response = client.get("/readyz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ready", "checks": {"database": "ok"}}
+    assert response.json() == {"status": "ready", "checks": {"database": "ok", "migrations": "ok"}}
 
 
 def test_readyz_checks_redis_when_configured(redis_url: str) -> None:
     base = get_settings()
     good = base.model_copy(update={"redis": base.redis.model_copy(update={"url": redis_url})})
     with TestClient(create_app(good)) as client:
-        assert client.get("/readyz").json()["checks"] == {"database": "ok", "redis": "ok"}
+        assert client.get("/readyz").json()["checks"] == {"database": "ok", "migrations": "ok", "redis": "ok"}
 
 
 def test_readyz_reports_unreachable_redis_as_not_ready() -> None:
@@ -53,3 +53,19 @@ def test_openapi_and_docs_without_a_cdn(client: TestClient) -> None:
     script = client.get("/docs-assets/swagger-ui-bundle.js")
     assert script.status_code == 200
     assert "javascript" in script.headers["content-type"]
+
+
+def test_readyz_reports_an_unmigrated_database(tmp_path: object) -> None:
+    base = get_settings()
+    empty = base.model_copy(
+        update={"db": base.db.model_copy(update={"url": f"sqlite:///{tmp_path}/empty.db"})}
+    )
+    with TestClient(create_app(empty)) as client:
+        response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["checks"]["migrations"].startswith("pending")
+
+
+def test_probes_answer_head_requests(client: TestClient) -> None:
+    assert client.head("/healthz").status_code == 200
+    assert client.head("/readyz").status_code == 200
