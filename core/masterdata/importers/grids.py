@@ -57,7 +57,8 @@ def import_responsibility_grids(session: Session, source: SourceFile) -> ImportS
     return stats
 
 
-def _geometry(errors: ErrorCollector, index: int, raw: Any) -> Polygon | MultiPolygon | None:
+def _geometry(errors: ErrorCollector, index: int, raw: Any) -> Polygon | None:
+    """A unit grid is one cell: a Polygon, or a MultiPolygon of exactly one part (unwrapped)."""
     if not isinstance(raw, dict) or raw.get("type") not in {"Polygon", "MultiPolygon"}:
         errors.add(index, "geometry", "几何类型应为 Polygon 或 MultiPolygon", unit=FEATURE)
         return None
@@ -76,13 +77,23 @@ def _geometry(errors: ErrorCollector, index: int, raw: Any) -> Polygon | MultiPo
     if not geometry.is_valid:
         errors.add(index, "geometry", f"多边形无效：{explain_validity(geometry)}", unit=FEATURE)
         return None
+    if isinstance(geometry, MultiPolygon):
+        if len(geometry.geoms) != 1:
+            errors.add(
+                index,
+                "geometry",
+                f"单元网格应为一个连续的多边形（此处有 {len(geometry.geoms)} 块）",
+                unit=FEATURE,
+            )
+            return None
+        geometry = geometry.geoms[0]
     return geometry
 
 
 def _check_overlaps(
     errors: ErrorCollector,
-    incoming: list[tuple[int, str, Polygon | MultiPolygon]],
-    stored: list[tuple[str, Polygon | MultiPolygon]],
+    incoming: list[tuple[int, str, Polygon]],
+    stored: list[tuple[str, Polygon]],
 ) -> None:
     """No grid of the file may overlap another grid of the file or a stored grid it does not replace.
 
@@ -115,14 +126,12 @@ def _check_overlaps(
             )
 
 
-def _stored_grids(
-    existing: dict[str, UnitGrid], replaced: set[str]
-) -> list[tuple[str, Polygon | MultiPolygon]]:
-    stored: list[tuple[str, Polygon | MultiPolygon]] = []
+def _stored_grids(existing: dict[str, UnitGrid], replaced: set[str]) -> list[tuple[str, Polygon]]:
+    stored: list[tuple[str, Polygon]] = []
     for code, grid in existing.items():
         if code not in replaced:
             geometry = shape(json.loads(grid.geometry))
-            if isinstance(geometry, Polygon | MultiPolygon):
+            if isinstance(geometry, Polygon):
                 stored.append((code, geometry))
     return stored
 
@@ -132,7 +141,7 @@ def import_unit_grids(session: Session, source: SourceFile) -> ImportStats:
     communities = _communities(session)
     responsibility = all_by_code(session, ResponsibilityGrid)
     parsed: list[dict[str, Any]] = []
-    incoming: list[tuple[int, str, Polygon | MultiPolygon]] = []
+    incoming: list[tuple[int, str, Polygon]] = []
     seen: set[str] = set()
     for index, feature in enumerate(geojson_features(source), start=1):
         properties = feature.get("properties") if isinstance(feature, dict) else None

@@ -76,12 +76,26 @@ def test_reimporting_grids_changes_nothing_and_a_moved_grid_updates(
     assert count(session, UnitGrid) == 3
 
 
-def test_a_multipolygon_is_accepted(session: Session, communities: None, write: Writer) -> None:
+def test_a_one_part_multipolygon_is_stored_as_a_polygon(
+    session: Session, communities: None, write: Writer
+) -> None:
     parts = {"type": "MultiPolygon", "coordinates": [[list(cell(5, 5).exterior.coords)]]}
     result = import_file(
         session, "unit-grids", write(FILE, feature_collection([feature(f"{COMMUNITY}005", parts)]))
     )
     assert result.stats.created == 1
+    stored = session.exec(select(UnitGrid)).one()
+    assert json.loads(stored.geometry)["type"] == "Polygon"
+
+
+def test_a_multipolygon_of_two_parts_is_refused(session: Session, communities: None, write: Writer) -> None:
+    parts = {
+        "type": "MultiPolygon",
+        "coordinates": [[list(cell(5, 5).exterior.coords)], [list(cell(7, 7).exterior.coords)]],
+    }
+    errors = refuse(session, write(FILE, feature_collection([feature(f"{COMMUNITY}005", parts)])))
+    assert errors[0].field == "geometry"
+    assert "2 块" in errors[0].problem
 
 
 @pytest.mark.parametrize(
