@@ -13,6 +13,10 @@ from core.masterdata.errors import ErrorCollector
 
 E = TypeVar("E", bound=StrEnum)
 
+# C0 controls except tab and line breaks (PostgreSQL refuses NUL; none belongs in master data).
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+INT32_MAX = 2**31 - 1
+
 TRUE_WORDS = frozenset({"true", "1", "yes", "y", "是", "有"})
 FALSE_WORDS = frozenset({"false", "0", "no", "n", "否", "无", ""})
 
@@ -47,6 +51,9 @@ def text(
     """A text field: present when required, and no longer than its column."""
     if required and not value:
         errors.add(row, name, "不能为空")
+        return None
+    if CONTROL_CHARACTERS.search(value):
+        errors.add(row, name, "含有不可见的控制字符")
         return None
     limit = column_length(model, name)
     if len(value) > limit:
@@ -92,6 +99,9 @@ def integer(
         return None
     if minimum is not None and number < minimum:
         errors.add(row, name, f"{number} 小于最小值 {minimum}")
+        return None
+    if number > INT32_MAX:
+        errors.add(row, name, f"{number} 超过最大值 {INT32_MAX}")
         return None
     return number
 

@@ -41,7 +41,16 @@ def read_source(path: Path) -> SourceFile:
 
 def csv_rows(source: SourceFile, required: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str]]]:
     """Yields (line number, row) with stripped values; the header must hold every required column."""
-    reader = csv.DictReader(io.StringIO(source.text, newline=""))
+    reader = csv.DictReader(io.StringIO(source.text, newline=""), strict=True)
+    try:
+        yield from _rows(source, reader, required)
+    except csv.Error as exc:  # e.g. a quote that is never closed
+        raise ImportFailed([RowError(source.name, reader.line_num, None, f"CSV 格式错误（{exc}）")]) from exc
+
+
+def _rows(
+    source: SourceFile, reader: csv.DictReader[str], required: tuple[str, ...]
+) -> Iterator[tuple[int, dict[str, str]]]:
     if not reader.fieldnames:
         raise ImportFailed([RowError(source.name, 1, None, "文件为空")])
     header = [name.strip() for name in reader.fieldnames]
@@ -66,6 +75,10 @@ def geojson_features(source: SourceFile) -> list[dict[str, Any]]:
         document = json.loads(source.text)
     except json.JSONDecodeError as exc:
         errors.add(exc.lineno, None, f"不是合法的 JSON（第 {exc.colno} 列：{exc.msg}）")
+        errors.raise_if_any()
+        raise AssertionError("unreachable") from exc
+    except RecursionError as exc:
+        errors.add(None, None, "JSON 嵌套层数过深")
         errors.raise_if_any()
         raise AssertionError("unreachable") from exc
     if not isinstance(document, dict) or document.get("type") != "FeatureCollection":

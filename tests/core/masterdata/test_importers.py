@@ -525,3 +525,50 @@ def test_a_name_longer_than_its_column_is_a_row_error(session: Session, write: W
     text = f"{AREAS}\n{DISTRICT},{'长' * 65},district,\n"
     errors = refuse(session, "areas", write("areas.csv", text))
     assert [(error.row, error.field) for error in errors] == [(2, "name")]
+
+
+@pytest.mark.parametrize(
+    ("kind", "file_name", "text", "field"),
+    [
+        pytest.param(
+            "places",
+            "places.csv",
+            f"{PLACES}\nWC1,toilet,公厕,,114.9,27.8,,3000000000,,false\n",
+            "capacity",
+            id="capacity beyond int32",
+        ),
+        pytest.param(
+            "areas", "areas.csv", f"{AREAS}\n360502,渝水\x00区,district,\n", "name", id="NUL in a name"
+        ),
+        pytest.param(
+            "departments",
+            "departments.csv",
+            f"{DEPARTMENTS}\nD1,部门,municipal,,值班\x07室,\n",
+            "contact_name",
+            id="bell in a contact",
+        ),
+    ],
+)
+def test_values_postgresql_would_refuse_are_row_errors_on_every_database(
+    session: Session, write: Writer, kind: str, file_name: str, text: str, field: str
+) -> None:
+    errors = refuse(session, kind, write(file_name, text))
+    assert [(error.row, error.field) for error in errors] == [(2, field)]
+
+
+def test_a_seq_beyond_int32_is_a_row_error(session: Session, loaded: Path, write: Writer) -> None:
+    text = f"{STANDARDS}\nSJ0101,99999999999999999999,大件垃圾,工作日,1,已清理\n"
+    errors = refuse(session, "register-standards", write("register_standards.csv", text))
+    assert [(error.row, error.field) for error in errors] == [(2, "seq")]
+
+
+def test_absurdly_nested_geojson_is_refused(session: Session, write: Writer) -> None:
+    errors = refuse(session, "unit-grids", write("unit_grids.geojson", "[" * 100_000 + "]" * 100_000))
+    assert "嵌套" in errors[0].problem
+
+
+def test_a_quote_that_is_never_closed_is_a_csv_error(session: Session, write: Writer) -> None:
+    text = f'{AREAS}\n360502,渝水区,district,\n360502001,"城北街道,street,360502\n'
+    errors = refuse(session, "areas", write("areas.csv", text))
+    assert len(errors) == 1
+    assert "CSV 格式错误" in errors[0].problem
