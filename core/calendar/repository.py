@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
+import sqlalchemy as sa
 from sqlmodel import Session, col, delete, select
 
 from core.models import CalendarDay, CalendarYear
@@ -36,3 +37,16 @@ def days_of_year(session: Session, year: int) -> list[CalendarDay]:
         .order_by(col(CalendarDay.day))
     )
     return list(session.exec(stmt).all())
+
+
+def signature(session: Session) -> tuple[object, ...]:
+    """Changes whenever an override day or year is added, changed or removed."""
+    row = session.execute(
+        sa.select(
+            sa.select(sa.func.count()).select_from(CalendarDay).scalar_subquery(),
+            sa.select(sa.func.max(CalendarDay.updated_at)).scalar_subquery(),
+            sa.select(sa.func.count()).select_from(CalendarYear).scalar_subquery(),
+            sa.select(sa.func.max(CalendarYear.updated_at)).scalar_subquery(),
+        )
+    ).one()
+    return tuple(row)

@@ -16,6 +16,7 @@ from datetime import date
 from sqlmodel import Session
 
 from core.calendar import repository
+from core.db import on_transaction_end
 from core.errors import Invalid
 from core.kit.clock import utcnow
 from core.kit.workcal import DaySource, WorkCalendar, WorkingHours
@@ -37,15 +38,21 @@ class DayEntry:
 
 
 class _Cache:
+    """One calendar per process, reused while the overrides are unchanged (so its day cache and its
+    once-per-year fallback warning live as long as the data they were built from)."""
+
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.calendar: WorkCalendar | None = None
+        self.signature: tuple[object, ...] = ()
         self.hours_spec: str | None = None
-        self.loaded_at = 0.0
+        self.checked_at = 0.0
+        self.generation = 0
 
     def invalidate(self) -> None:
         with self.lock:
             self.calendar = None
+            self.generation += 1
 
 
 _cache = _Cache()
@@ -63,18 +70,28 @@ def build_calendar(session: Session, settings: Settings) -> WorkCalendar:
     )
 
 
-def get_calendar(session: Session, settings: Settings | None = None) -> WorkCalendar:
+def get_calendar(
+    session: Session, settings: Settings | None = None, *, max_age_s: float = CACHE_TTL_S
+) -> WorkCalendar:
+    """The calendar for deadline code. ``max_age_s`` bounds how long a cached calendar is trusted
+    without asking the database whether the overrides changed (0: ask now)."""
     settings = settings or get_settings()
+    spec = settings.calendar.working_hours
     now = time.monotonic()
     with _cache.lock:
-        cached = _cache.calendar
-        fresh = now - _cache.loaded_at < CACHE_TTL_S and _cache.hours_spec == settings.calendar.working_hours
-        if cached is not None and fresh:
+        cached, signature, generation = _cache.calendar, _cache.signature, _cache.generation
+        if cached is not None and _cache.hours_spec == spec and now - _cache.checked_at < max_age_s:
             return cached
+    current = repository.signature(session)
+    if cached is not None and _cache.hours_spec == spec and current == signature:
+        with _cache.lock:
+            _cache.checked_at = now
+        return cached
     calendar = build_calendar(session, settings)
     with _cache.lock:
-        _cache.calendar, _cache.loaded_at = calendar, now
-        _cache.hours_spec = settings.calendar.working_hours
+        if _cache.generation == generation:  # nobody invalidated while this one was built
+            _cache.calendar, _cache.signature, _cache.hours_spec = calendar, current, spec
+            _cache.checked_at = now
     return calendar
 
 
@@ -100,6 +117,7 @@ def enter_year(
         session.add(CalendarDay(day=entry.day, is_workday=entry.is_workday, name=entry.name))
     session.flush()
     invalidate_cache()
+    on_transaction_end(session, invalidate_cache)  # readers in this transaction saw uncommitted days
     return record
 
 

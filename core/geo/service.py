@@ -76,7 +76,8 @@ class _Cache:
 
     def invalidate(self, kind: str | None = None) -> None:
         if kind is None or kind in GEO_KINDS:
-            self.context = None
+            with self.lock:  # waits for a build in progress, so it cannot store stale data afterwards
+                self.context = None
 
 
 _cache = _Cache()

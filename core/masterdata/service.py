@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from sqlmodel import Session
 
+from core.db import on_transaction_end
 from core.masterdata.errors import ImportFailed, RowError
 from core.masterdata.importers.areas import import_areas
 from core.masterdata.importers.base import ImportStats
@@ -84,6 +86,9 @@ def import_file(session: Session, kind_name: str, path: Path) -> ImportResult:
         )
     for callback in _after_import:
         callback(kind.name)
+        # Again when the transaction ends: a reader in this transaction may have cached rows that a
+        # rollback then removes.
+        on_transaction_end(session, partial(callback, kind.name))
     return ImportResult(kind.name, str(path), stats)
 
 

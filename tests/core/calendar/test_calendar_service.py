@@ -99,3 +99,18 @@ def test_calendar_file_with_bad_date_names_row_and_field(session: Session, tmp_p
         import_file(session, "calendar", path)
     assert "calendar.csv 第3行 字段“date”" in info.value.message
     assert get_calendar(session).year_source(2027) is DaySource.FALLBACK
+
+
+def test_a_rolled_back_schedule_does_not_stay_cached(session: Session) -> None:
+    enter_year(session, year=2027, days=[DayEntry(date(2027, 1, 4), False)], source="x", entered_by="a")
+    assert get_calendar(session).is_workday(date(2027, 1, 4)) is False  # cached inside the transaction
+    session.rollback()
+    assert get_calendar(session).is_workday(date(2027, 1, 4)) is True
+
+
+def test_the_calendar_is_reused_while_overrides_are_unchanged(session: Session) -> None:
+    first = get_calendar(session)
+    assert get_calendar(session) is first
+    assert get_calendar(session, max_age_s=0) is first  # checked against the database: unchanged
+    enter_year(session, year=2027, days=[DayEntry(date(2027, 1, 1), False)], source="x", entered_by="a")
+    assert get_calendar(session, max_age_s=0) is not first
