@@ -239,10 +239,14 @@ class WorkCalendar:
         return self.year_source(day.year)
 
     def year_source(self, year: int) -> DaySource:
-        """Where the schedule of ``year`` comes from. A pure query: it never warns."""
-        if year in self._override_years:
-            return DaySource.OVERRIDE
-        return DaySource.PACKAGE if self._package_knows(year) else DaySource.FALLBACK
+        """Where the schedule of ``year`` comes from. A pure query: it never warns.
+
+        The package wins over an entered year it knows: entering one local holiday for such a year
+        must not silently drop the official ones (dates entered still win, see ``day_source``).
+        """
+        if self._package_knows(year):
+            return DaySource.PACKAGE
+        return DaySource.OVERRIDE if year in self._override_years else DaySource.FALLBACK
 
     @property
     def fallback_years_seen(self) -> frozenset[int]:
@@ -253,10 +257,10 @@ class WorkCalendar:
     def _decide(self, day: date) -> bool:
         if day in self._overrides:
             return self._overrides[day]
-        if day.year in self._override_years:
-            return day.weekday() < 5
         if self._package_knows(day.year):
             return bool(_cc.is_workday(day))
+        if day.year in self._override_years:
+            return day.weekday() < 5
         self._note_fallback(day.year)
         return day.weekday() < 5
 

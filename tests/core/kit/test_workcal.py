@@ -398,3 +398,11 @@ def test_large_amounts() -> None:
     assert c.elapsed_amount(start, hours, LimitKind.WORK_HOURS) == 2000.0
     assert hours.year == 2027  # runs into the fallback year without failing
     assert c.add(start, 100_000, LimitKind.URGENT_HOURS) == start + timedelta(hours=100_000)
+
+
+def test_an_entered_day_in_a_package_year_keeps_the_official_holidays() -> None:
+    # One local holiday entered for 2026 must not turn National Day back into working days.
+    c = cal(overrides={date(2026, 6, 15): False}, override_years=[2026])
+    assert c.year_source(2026) is DaySource.PACKAGE
+    assert c.is_workday(date(2026, 6, 15)) is False
+    assert c.is_workday(date(2026, 10, 1)) is False
