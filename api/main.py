@@ -9,6 +9,7 @@ from api.errors import install_error_handlers
 from api.routes import geo, health
 from core.db import get_engine
 from core.jobs import configure_jobs
+from core.kit.accesslog import AccessLogMiddleware
 from core.logging import configure_logging
 from core.settings import Settings, get_settings
 
@@ -26,6 +27,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = get_engine(settings)
+    app.add_middleware(AccessLogMiddleware)
     install_error_handlers(app)
     install_docs(app)
     app.include_router(health.router)

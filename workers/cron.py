@@ -7,9 +7,7 @@ import logging
 import time
 from dataclasses import dataclass
 
-from rq import Queue
-
-from core.jobs import JOBS
+from core.jobs import PendingJob, RQDispatcher
 from core.settings import Settings
 from workers.queues import redis_connection
 
@@ -28,13 +26,13 @@ SCHEDULE: tuple[Periodic, ...] = (Periodic("calendar.check_years", every_s=6 * 3
 def run_due(settings: Settings, now_s: float) -> list[str]:
     """Enqueue every periodic job whose slot starts now; returns the jobs enqueued."""
     connection = redis_connection(settings)
+    dispatcher = RQDispatcher(str(settings.redis.url), settings.redis.queue_prefix)
     sent: list[str] = []
     for item in SCHEDULE:
         slot = int(now_s) // item.every_s
         key = f"{settings.redis.queue_prefix}:cron:{item.job}:{slot}"
         if connection.set(key, "1", nx=True, ex=item.every_s * 2):
-            spec = JOBS[item.job]
-            Queue(f"{settings.redis.queue_prefix}-{spec.queue}", connection=connection).enqueue(spec.path)
+            dispatcher.send(PendingJob(item.job))  # same queue, retries and timeout as any enqueue
             sent.append(item.job)
     return sent
 

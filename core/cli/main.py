@@ -76,7 +76,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     print(f"智慧城管便民服务平台: http://{args.host}:{args.port}/  API 文档 /docs  管理后台 /admin")
-    uvicorn.run("core.cli.serve:build_site", factory=True, host=args.host, port=args.port, reload=args.reload)
+    # uvicorn's access log prints full query strings (citizens' coordinates); core.kit.accesslog does not.
+    uvicorn.run(
+        "core.cli.serve:build_site",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        reload=args.reload,
+        access_log=False,
+    )
     return 0
 
 
@@ -104,6 +112,18 @@ def cmd_calendar(args: argparse.Namespace) -> int:
         for warning in year_warnings(calendar, args.years):
             print(f"警告：{warning}")
     return 0
+
+
+def _year(value: str) -> int:
+    from core.calendar.service import FIRST_SUPPORTED_YEAR, LAST_SUPPORTED_YEAR
+
+    try:
+        year = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"“{value}”不是年份") from None
+    if not FIRST_SUPPORTED_YEAR <= year <= LAST_SUPPORTED_YEAR:
+        raise argparse.ArgumentTypeError(f"年份应在 {FIRST_SUPPORTED_YEAR}–{LAST_SUPPORTED_YEAR} 之间")
+    return year
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -142,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     loc.set_defaults(handler=cmd_locate)
 
     cal = sub.add_parser("calendar", help="查看工作日历的数据来源")
-    cal.add_argument("years", nargs="+", type=int)
+    cal.add_argument("years", nargs="+", type=_year)
     cal.set_defaults(handler=cmd_calendar)
     return parser
 

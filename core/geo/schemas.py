@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class CodeName(BaseModel):
@@ -11,8 +11,8 @@ class CodeName(BaseModel):
 
 
 class Location(BaseModel):
-    lng: float
-    lat: float
+    lng: float = Field(description="经度（WGS-84，无论请求使用哪种坐标系）")
+    lat: float = Field(description="纬度（WGS-84）")
     unit_grid: str
     community: CodeName
     street: CodeName

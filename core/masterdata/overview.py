@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from sqlmodel import Session, SQLModel
 
+from core.masterdata.repository import count_rows
 from core.models import AdminArea, Category, Department, Place, RegisterStandard, RoutingRule, UnitGrid
 from core.models.areas import ResponsibilityGrid
 
@@ -21,7 +21,4 @@ OVERVIEW: tuple[tuple[str, type[SQLModel]], ...] = (
 
 
 def master_data_counts(session: Session) -> list[tuple[str, int]]:
-    return [
-        (label, int(session.execute(sa.select(sa.func.count()).select_from(model)).scalar_one()))
-        for label, model in OVERVIEW
-    ]
+    return [(label, count_rows(session, model)) for label, model in OVERVIEW]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
+import sqlalchemy as sa
 from sqlmodel import Session, SQLModel, col, select
 
 from core.models import AdminArea, Category, RegisterStandard, RoutingRule
@@ -31,6 +32,10 @@ def routing_by_key(session: Session) -> dict[tuple[int, int | None], RoutingRule
 def minor_categories(session: Session) -> dict[str, Category]:
     stmt = select(Category).where(col(Category.level) == "minor")
     return {row.code: row for row in session.exec(stmt).all()}
+
+
+def count_rows(session: Session, model: type[SQLModel]) -> int:
+    return int(session.execute(sa.select(sa.func.count()).select_from(model)).scalar_one())
 
 
 def assign(row: SQLModel, values: dict[str, Any]) -> bool:

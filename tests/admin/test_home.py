@@ -31,3 +31,9 @@ def test_home_shows_calendar_warning_for_unknown_year(console: TestClient) -> No
     assert "管理后台" in response.text
     assert "法定节假日安排尚未录入" in response.text
     assert "单元网格" in response.text
+
+
+def test_unknown_page_is_a_chinese_error_page(console: TestClient) -> None:
+    response = console.get("/no-such-page")
+    assert response.status_code == 404
+    assert "页面不存在" in response.text
