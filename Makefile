@@ -7,9 +7,7 @@ STAMP  := $(VENV)/.installed
 .PHONY: run test install services lint typecheck importlint pytest bench clean
 
 $(STAMP): pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e ".[dev]"
+	PYTHON=$(PYTHON) bash scripts/venv.sh
 	@touch $(STAMP)
 
 install: $(STAMP)
