@@ -204,6 +204,15 @@ class DaySource(StrEnum):
     FALLBACK = "fallback"
 
 
+# About ten years of each kind: larger limits are data errors, not deadlines (and would walk the
+# calendar through centuries of unknown years).
+MAX_AMOUNT: dict[LimitKind, Decimal] = {
+    LimitKind.URGENT_HOURS: Decimal(24 * 366 * 10),
+    LimitKind.WORK_HOURS: Decimal(8 * 250 * 10),
+    LimitKind.WORK_DAYS: Decimal(250 * 10),
+}
+
+
 class WorkCalendar:
     """Answers "is this a working day" and does time-limit arithmetic. Safe to share between threads."""
 
@@ -290,6 +299,9 @@ class WorkCalendar:
     def duration(self, amount: Amount, kind: LimitKind) -> timedelta:
         """The limit as a timedelta: wall time for 紧急工作时, working time for the other kinds."""
         value = _to_decimal(amount)
+        limit = MAX_AMOUNT[LimitKind(kind)]
+        if value > limit:
+            raise ValueError(f"时限 {value} 超过上限 {limit}（{LimitKind(kind).label}）")
         if kind is LimitKind.WORK_DAYS:
             return _micros(value * _whole_micros(self.hours.day_length))
         return _micros(value * _MICROS_PER_HOUR)

@@ -397,7 +397,7 @@ def test_large_amounts() -> None:
     hours = c.add(start, 2000, LimitKind.WORK_HOURS)
     assert c.elapsed_amount(start, hours, LimitKind.WORK_HOURS) == 2000.0
     assert hours.year == 2027  # runs into the fallback year without failing
-    assert c.add(start, 100_000, LimitKind.URGENT_HOURS) == start + timedelta(hours=100_000)
+    assert c.add(start, 80_000, LimitKind.URGENT_HOURS) == start + timedelta(hours=80_000)
 
 
 def test_an_entered_day_in_a_package_year_keeps_the_official_holidays() -> None:
@@ -406,3 +406,12 @@ def test_an_entered_day_in_a_package_year_keeps_the_official_holidays() -> None:
     assert c.year_source(2026) is DaySource.PACKAGE
     assert c.is_workday(date(2026, 6, 15)) is False
     assert c.is_workday(date(2026, 10, 1)) is False
+
+
+@pytest.mark.parametrize(
+    ("amount", "kind"),
+    [(1e9, LimitKind.URGENT_HOURS), (1e7, LimitKind.WORK_DAYS), (100_000, LimitKind.WORK_HOURS)],
+)
+def test_absurd_limits_are_refused_clearly(amount: float, kind: LimitKind) -> None:
+    with pytest.raises(ValueError, match="超过上限"):
+        cal().add(datetime(2026, 1, 5, 2, 0, tzinfo=UTC), amount, kind)
