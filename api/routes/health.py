@@ -13,12 +13,14 @@ from core.migrate import current_revision, head_revision
 router = APIRouter(tags=["health"])
 
 
-@router.api_route("/healthz", methods=["GET", "HEAD"], summary="进程存活")
+@router.get("/healthz", summary="进程存活")
+@router.head("/healthz", include_in_schema=False)
 def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.api_route("/readyz", methods=["GET", "HEAD"], summary="依赖就绪（数据库结构、Redis）")
+@router.get("/readyz", summary="依赖就绪（数据库结构、Redis）")
+@router.head("/readyz", include_in_schema=False)
 def readyz(request: Request, settings: SettingsDep) -> JSONResponse:
     checks: dict[str, str] = {}
     engine: Engine = request.app.state.engine
