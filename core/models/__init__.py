@@ -3,13 +3,52 @@
 
 from core.models.areas import AdminArea, AreaLevel, ResponsibilityGrid, UnitGrid
 from core.models.calendar import CalendarDay, CalendarYear
+from core.models.cases import (
+    ActorKind,
+    Case,
+    CaseEvent,
+    CaseNumberCounter,
+    CasePause,
+    CasePhoto,
+    CaseRequest,
+    CaseStatus,
+    Channel,
+    PhotoStage,
+    Priority,
+    RequestKind,
+    RequestStatus,
+)
 from core.models.categories import Category, CategoryKind, CategoryLevel, RegisterStandard, RoutingRule
+from core.models.citizens import Citizen, SmsCode
 from core.models.departments import Department, DepartmentKind
 from core.models.imports import ImportBatch
+from core.models.outbox import OutboxMessage, OutboxStatus
 from core.models.places import Place, PlaceKind
-from core.models.staff import StaffRole, StaffUser
+from core.models.staff import StaffRole, StaffUser, SupervisorGrid
+from core.models.uploads import OwnerKind, Upload, UploadStatus
 
 __all__ = [
+    "ActorKind",
+    "Case",
+    "CaseEvent",
+    "CaseNumberCounter",
+    "CasePause",
+    "CasePhoto",
+    "CaseRequest",
+    "CaseStatus",
+    "Channel",
+    "Citizen",
+    "OutboxMessage",
+    "OutboxStatus",
+    "OwnerKind",
+    "PhotoStage",
+    "Priority",
+    "RequestKind",
+    "RequestStatus",
+    "SmsCode",
+    "SupervisorGrid",
+    "Upload",
+    "UploadStatus",
     "AdminArea",
     "AreaLevel",
     "CalendarDay",

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from sqlmodel import Field
+from datetime import datetime
 
-from core.kit.sqltypes import StrEnumType
+from sqlmodel import Field, SQLModel
+
+from core.kit.sqltypes import StrEnumType, UTCDateTime
 from core.models.base import Timestamped
 
 
@@ -45,3 +47,20 @@ class StaffUser(Timestamped, table=True):
     department_id: int | None = Field(default=None, foreign_key="department.id", index=True)
     password_hash: str = Field(max_length=256)
     active: bool = True
+    # Where the account may act: a district, street or community (None: the whole city).
+    area_id: int | None = Field(default=None, foreign_key="admin_area.id", index=True)
+    phone: str = Field(default="", max_length=20)
+    on_duty: bool = False  # supervisors: receives verify/check tasks
+    last_lng: float | None = None
+    last_lat: float | None = None
+    last_seen_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    token_version: int = 0
+
+
+class SupervisorGrid(SQLModel, table=True):
+    """Which responsibility grids a supervisor patrols."""
+
+    __tablename__ = "supervisor_grid"
+
+    staff_id: int = Field(foreign_key="staff_user.id", primary_key=True)
+    responsibility_grid_id: int = Field(foreign_key="responsibility_grid.id", primary_key=True, index=True)
