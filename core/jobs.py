@@ -42,6 +42,9 @@ class JobSpec:
 JOBS: dict[str, JobSpec] = {
     "system.ping": JobSpec("workers.jobs.system.ping", retries=()),
     "calendar.check_years": JobSpec("workers.jobs.calendar.check_years"),
+    "notify.deliver": JobSpec("workers.jobs.notify.deliver", queue="notify"),
+    "uploads.derive": JobSpec("workers.jobs.uploads.derive", queue="photos"),
+    "cases.mark_overdue": JobSpec("workers.jobs.cases.mark_overdue"),
 }
 
 

@@ -58,6 +58,18 @@ class RedisSettings(BaseModel):
     queue_prefix: str = "zhcg"
 
 
+class AuthSettings(BaseModel):
+    """Bearer tokens and one-time SMS login codes."""
+
+    citizen_token_ttl_s: int = 30 * 24 * 3600
+    staff_token_ttl_s: int = 12 * 3600
+    sms_code_ttl_s: int = 300
+    sms_code_max_attempts: int = 5
+    sms_codes_per_phone_per_hour: int = 5
+    sms_code_resend_interval_s: int = 60
+    sms_codes_per_ip_per_hour: int = 30
+
+
 class StorageSettings(BaseModel):
     backend: str = "local"
     local_dir: Path = Path("var/photos")
@@ -140,6 +152,7 @@ class Settings(BaseSettings):
     app: AppSettings = Field(default_factory=AppSettings)
     db: DbSettings = Field(default_factory=DbSettings)
     redis: RedisSettings = Field(default_factory=RedisSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
     calendar: CalendarSettings = Field(default_factory=CalendarSettings)
     geo: GeoSettings = Field(default_factory=GeoSettings)

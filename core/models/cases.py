@@ -131,8 +131,8 @@ class Case(Timestamped, table=True):
     version: int = Field(default=1)  # optimistic concurrency: every UPDATE checks and bumps it
 
     @declared_attr.directive
-    def __mapper_args__(cls) -> dict[str, object]:  # noqa: N805 - SQLAlchemy declarative hook
-        return {"version_id_col": cls.__table__.c.version}
+    def __mapper_args__(cls) -> dict[str, object]:
+        return {"version_id_col": cls.__table__.c.version}  # type: ignore[attr-defined]
 
 
 class CaseEvent(SQLModel, table=True):

@@ -31,7 +31,9 @@ class OutboxMessage(Timestamped, table=True):
     citizen_id: int = Field(foreign_key="citizen.id", index=True)
     event: str = Field(max_length=32)
     payload: str = Field(default="{}", sa_type=sa.Text)  # JSON: what the message says, channel-neutral
-    status: OutboxStatus = Field(default=OutboxStatus.PENDING, sa_type=StrEnumType(OutboxStatus, 16), index=True)
+    status: OutboxStatus = Field(
+        default=OutboxStatus.PENDING, sa_type=StrEnumType(OutboxStatus, 16), index=True
+    )
     channel: str = Field(default="", max_length=16)
     attempts: int = 0
     last_error: str = Field(default="", max_length=500)

@@ -1,0 +1,45 @@
+"""Writing citizen notifications into the outbox, in the same transaction as the change.
+
+Delivery is a job (``notify.deliver``) sent after commit; at most one message per (case, event,
+citizen) ever exists, so a retried transition cannot notify twice.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from core.jobs import enqueue
+from core.models import OutboxMessage
+
+
+def record(
+    session: Session, *, case_id: int | None, event: str, citizen_ids: Iterable[int], payload: dict[str, Any]
+) -> list[OutboxMessage]:
+    """One pending message per citizen not yet told about this event of this case."""
+    recipients = sorted(set(citizen_ids))
+    if not recipients:
+        return []
+    existing = set(
+        session.exec(
+            select(OutboxMessage.citizen_id).where(
+                col(OutboxMessage.case_id) == case_id,
+                col(OutboxMessage.event) == event,
+                col(OutboxMessage.citizen_id).in_(recipients),
+            )
+        ).all()
+    )
+    body = json.dumps(payload, ensure_ascii=False, sort_keys=True)
+    messages = [
+        OutboxMessage(case_id=case_id, citizen_id=citizen_id, event=event, payload=body)
+        for citizen_id in recipients
+        if citizen_id not in existing
+    ]
+    session.add_all(messages)
+    session.flush()
+    for message in messages:
+        enqueue(session, "notify.deliver", message_id=message.id)
+    return messages
