@@ -70,13 +70,47 @@ class AuthSettings(BaseModel):
     sms_codes_per_ip_per_hour: int = 30
 
 
+class CaseSettings(BaseModel):
+    """Time limits of the centre's stages (working hours, common practice) and of the on-site check."""
+
+    register_limit_work_hours: float = 1.0
+    dispatch_limit_work_hours: float = 0.5
+    check_limit_work_hours: float = 4.0
+    urge_when_remaining_ratio: float = 0.2
+    rating_window_days: int = 30
+
+
 class StorageSettings(BaseModel):
-    backend: str = "local"
+    """Photo storage (local folder or S3-compatible) and the limits of an uploaded photo."""
+
+    backend: Literal["local", "s3"] = "local"
     local_dir: Path = Path("var/photos")
     s3_endpoint: OptionalStr = None
     s3_bucket: OptionalStr = None
+    s3_region: str = "us-east-1"
     s3_access_key: SecretStr = SecretStr("")
     s3_secret_key: SecretStr = SecretStr("")
+    max_upload_bytes: int = Field(default=15 * 1024 * 1024, gt=0)
+    max_pixels: int = Field(default=40_000_000, gt=0)
+    display_max_px: int = Field(default=2048, gt=0)
+    thumb_px: int = Field(default=320, gt=0)
+
+    @model_validator(mode="after")
+    def _s3_is_complete(self) -> Self:
+        if self.backend == "s3":
+            missing = [
+                f"ZHCG_STORAGE__{name.upper()}"
+                for name, value in (
+                    ("s3_endpoint", self.s3_endpoint),
+                    ("s3_bucket", self.s3_bucket),
+                    ("s3_access_key", self.s3_access_key.get_secret_value()),
+                    ("s3_secret_key", self.s3_secret_key.get_secret_value()),
+                )
+                if not value
+            ]
+            if missing:
+                raise ValueError(f"ZHCG_STORAGE__BACKEND=s3 needs {', '.join(missing)}")
+        return self
 
 
 class CalendarSettings(BaseModel):
@@ -133,10 +167,14 @@ class AmiSettings(BaseModel):
 
 
 class SmsSettings(BaseModel):
+    """SMS gateway (login codes, citizen notifications). Without ``api_base``, development logs the
+    messages instead of sending them; test and production refuse to send."""
+
     api_base: str = ""
     access_key: str = ""
     secret: SecretStr = SecretStr("")
     sign_name: str = "智慧城管"
+    timeout_s: float = 5.0
 
 
 class Settings(BaseSettings):
@@ -153,6 +191,7 @@ class Settings(BaseSettings):
     db: DbSettings = Field(default_factory=DbSettings)
     redis: RedisSettings = Field(default_factory=RedisSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    cases: CaseSettings = Field(default_factory=CaseSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
     calendar: CalendarSettings = Field(default_factory=CalendarSettings)
     geo: GeoSettings = Field(default_factory=GeoSettings)

@@ -20,7 +20,10 @@ class Periodic:
     every_s: int
 
 
-SCHEDULE: tuple[Periodic, ...] = (Periodic("calendar.check_years", every_s=6 * 3600),)
+SCHEDULE: tuple[Periodic, ...] = (
+    Periodic("calendar.check_years", every_s=6 * 3600),
+    Periodic("cases.mark_overdue", every_s=300),
+)
 
 
 def run_due(settings: Settings, now_s: float) -> list[str]:

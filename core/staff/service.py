@@ -44,3 +44,18 @@ def authenticate(session: Session, *, username: str, password: str) -> StaffUser
     if user is None or not user.active or not verify_password(user.password_hash, password):
         return None
     return user
+
+
+def set_duty(
+    session: Session, staff: StaffUser, *, on_duty: bool, lng: float | None, lat: float | None
+) -> None:
+    """A supervisor goes on or off duty and reports where they are (for task assignment)."""
+    from core.geo.coords import CoordSystem, to_wgs84
+    from core.kit.clock import utcnow
+
+    staff.on_duty = on_duty
+    if lng is not None and lat is not None:
+        staff.last_lng, staff.last_lat = to_wgs84(lng, lat, CoordSystem.GCJ02)
+        staff.last_seen_at = utcnow()
+    session.add(staff)
+    session.flush()

@@ -1,0 +1,116 @@
+"""Citizen API: categories, reporting a problem, following one's reports, rating the result."""
+
+from __future__ import annotations
+
+from typing import Annotated, Generic, Literal, TypeVar
+
+from fastapi import APIRouter, Header, Query, Response
+from pydantic import BaseModel, Field
+
+from api.deps import CitizenDep, SessionDep, SettingsDep
+from api.errors import PROBLEM_RESPONSES
+from core.cases import intake, repository
+from core.cases.errors import CaseNotFound
+from core.cases.schemas import CategoryNode, CitizenCaseSummary, CitizenCaseView
+from core.cases.service import get_case
+from core.cases.views import category_tree, citizen_summary, citizen_view
+from core.geo.coords import CoordSystem
+from core.models import Channel
+
+router = APIRouter(prefix="/api/v1", tags=["citizen"], responses=PROBLEM_RESPONSES)
+
+T = TypeVar("T")
+
+IDEMPOTENCY_KEY_PATTERN = r"^[A-Za-z0-9_\-:.]{8,64}$"
+
+
+class ReportBody(BaseModel):
+    category: str = Field(max_length=16, description="案件小类编码，如 BJ0101")
+    description: str = Field(max_length=2000)
+    lng: float = Field(ge=-180, le=180, allow_inf_nan=False)
+    lat: float = Field(ge=-90, le=90, allow_inf_nan=False)
+    coord: CoordSystem = CoordSystem.GCJ02
+    address: str = Field(default="", max_length=256)
+    upload_ids: list[Annotated[str, Field(max_length=32)]] = Field(default_factory=list, max_length=9)
+    anonymous: bool = False
+    public: bool = True
+    channel: Literal["miniprogram", "app", "web"] = "miniprogram"
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    total: int
+
+
+class RatingBody(BaseModel):
+    stars: int = Field(ge=1, le=5)
+    comment: str = Field(default="", max_length=500)
+
+
+@router.get("/categories", response_model=list[CategoryNode], summary="案件类别（含立案条件提示）")
+def categories(session: SessionDep) -> list[CategoryNode]:
+    return category_tree(session)
+
+
+@router.post("/reports", response_model=CitizenCaseView, status_code=201, summary="上报问题")
+def report(
+    body: ReportBody,
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+    citizen: CitizenDep,
+    idempotency_key: Annotated[
+        str | None,
+        Header(alias="Idempotency-Key", pattern=IDEMPOTENCY_KEY_PATTERN, description="重试时保持不变"),
+    ] = None,
+) -> CitizenCaseView:
+    data = intake.ReportInput(
+        category_code=body.category,
+        description=body.description,
+        lng=body.lng,
+        lat=body.lat,
+        coord=body.coord,
+        address=body.address,
+        upload_ids=tuple(body.upload_ids),
+        anonymous=body.anonymous,
+        public=body.public,
+        channel=Channel(body.channel),
+    )
+    case, created = intake.report_by_citizen(
+        session, settings, citizen=citizen, data=data, idempotency_key=idempotency_key
+    )
+    if not created:
+        response.status_code = 200
+    return citizen_view(session, settings, case)
+
+
+@router.get("/reports/mine", response_model=Page[CitizenCaseSummary], summary="我的上报")
+def my_reports(
+    session: SessionDep,
+    citizen: CitizenDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
+) -> Page[CitizenCaseSummary]:
+    assert citizen.id is not None
+    cases, total = repository.cases_of_citizen(session, citizen.id, limit=limit, offset=offset)
+    return Page(items=[citizen_summary(session, case) for case in cases], total=total)
+
+
+@router.get("/reports/{case_no}", response_model=CitizenCaseView, summary="案件进度")
+def report_detail(
+    case_no: str, session: SessionDep, settings: SettingsDep, citizen: CitizenDep
+) -> CitizenCaseView:
+    case = get_case(session, case_no)
+    if case.reporter_citizen_id != citizen.id:
+        raise CaseNotFound(case_no)
+    return citizen_view(session, settings, case)
+
+
+@router.post("/reports/{case_no}/rating", response_model=CitizenCaseView, summary="评价办理结果")
+def rate(
+    case_no: str, body: RatingBody, session: SessionDep, settings: SettingsDep, citizen: CitizenDep
+) -> CitizenCaseView:
+    case = intake.rate(
+        session, settings, citizen=citizen, case_no=case_no, stars=body.stars, comment=body.comment
+    )
+    return citizen_view(session, settings, case)

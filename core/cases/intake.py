@@ -1,0 +1,167 @@
+"""New cases: citizens' reports (idempotent) and supervisors' reports (监督员上报)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from core.cases import deadlines, repository
+from core.cases.numbers import next_case_no
+from core.cases.service import attach_photos, flush, record_event
+from core.errors import Forbidden, Invalid
+from core.geo import service as geo_service
+from core.geo.coords import CoordSystem
+from core.kit.clock import to_local, utcnow
+from core.models import Case, CaseStatus, Category, Channel, Citizen, PhotoStage, StaffRole, StaffUser
+from core.settings import Settings
+
+MIN_DESCRIPTION = 5
+MAX_DESCRIPTION = 1000
+MAX_ADDRESS = 256
+CITIZEN_CHANNELS = frozenset({Channel.MINIPROGRAM, Channel.APP, Channel.WEB})
+
+
+@dataclass(frozen=True)
+class ReportInput:
+    category_code: str
+    description: str
+    lng: float
+    lat: float
+    coord: CoordSystem = CoordSystem.WGS84
+    address: str = ""
+    upload_ids: tuple[str, ...] = ()
+    anonymous: bool = False
+    public: bool = True
+    channel: Channel = Channel.MINIPROGRAM
+
+
+def _category(session: Session, code: str) -> Category:
+    category = repository.category_by_code(session, code)
+    if category is None or category.level != "minor" or not category.active:
+        raise Invalid("unknown_category", f"案件小类“{code}”不存在")
+    return category
+
+
+def _description(text: str) -> str:
+    text = text.strip()
+    if len(text) < MIN_DESCRIPTION:
+        raise Invalid("description_too_short", f"问题描述至少 {MIN_DESCRIPTION} 个字")
+    if len(text) > MAX_DESCRIPTION:
+        raise Invalid("description_too_long", f"问题描述最多 {MAX_DESCRIPTION} 个字")
+    return text
+
+
+def _new_case(session: Session, settings: Settings, data: ReportInput, status: CaseStatus) -> Case:
+    category = _category(session, data.category_code)
+    description = _description(data.description)
+    location = geo_service.locate(session, lng=data.lng, lat=data.lat, coord=data.coord)
+    now = utcnow()
+    assert category.id is not None
+    case = Case(
+        case_no=next_case_no(session, channel=data.channel, day=to_local(now).date()),
+        channel=data.channel,
+        status=status,
+        category_id=category.id,
+        description=description,
+        address=data.address.strip()[:MAX_ADDRESS],
+        lng=location.lng,
+        lat=location.lat,
+        unit_grid_code=location.unit_grid,
+        community_code=location.community.code,
+        street_code=location.street.code,
+        district_code=location.district.code,
+        responsibility_grid_code=location.responsibility_grid.code if location.responsibility_grid else None,
+        is_anonymous=data.anonymous,
+        is_public=data.public,
+        register_due_at=deadlines.work_hours_after(
+            session, settings, now, settings.cases.register_limit_work_hours
+        ),
+    )
+    return case
+
+
+def report_by_citizen(
+    session: Session, settings: Settings, *, citizen: Citizen, data: ReportInput, idempotency_key: str | None
+) -> tuple[Case, bool]:
+    """A citizen's report. With an idempotency key, a retry returns the first case: (case, created)."""
+    if data.channel not in CITIZEN_CHANNELS:
+        raise Invalid("invalid_channel", "渠道不正确")
+    assert citizen.id is not None
+    if idempotency_key:
+        existing = repository.by_idempotency_key(session, citizen.id, idempotency_key)
+        if existing is not None:
+            return existing, False
+    case = _new_case(session, settings, data, CaseStatus.PENDING)
+    case.reporter_citizen_id = citizen.id
+    case.reporter_phone = citizen.phone or ""
+    case.idempotency_key = idempotency_key
+    try:
+        with session.begin_nested():
+            session.add(case)
+            session.flush()
+    except IntegrityError:
+        # The same key was used by a concurrent request that committed first: answer with its case.
+        if idempotency_key:
+            existing = repository.by_idempotency_key(session, citizen.id, idempotency_key)
+            if existing is not None:
+                return existing, False
+        raise
+    record_event(session, case, action="report", actor=citizen, from_status=None, note="市民上报")
+    if data.upload_ids:
+        attach_photos(session, case, upload_ids=data.upload_ids, owner=citizen, stage=PhotoStage.REPORT)
+    flush(session)
+    return case, True
+
+
+def report_by_supervisor(
+    session: Session, settings: Settings, *, supervisor: StaffUser, data: ReportInput
+) -> Case:
+    """A supervisor's own report is verified by nature: it goes straight to registration (待立案)."""
+    if supervisor.role is not StaffRole.SUPERVISOR:
+        raise Forbidden("action_forbidden", "只有监督员可以上报案件")
+    if not data.upload_ids:
+        raise Invalid("photos_required", "监督员上报必须附现场照片")
+    case = _new_case(
+        session,
+        settings,
+        ReportInput(**{**data.__dict__, "channel": Channel.SUPERVISOR}),
+        CaseStatus.ACCEPTED,
+    )
+    case.reporter_staff_id = supervisor.id
+    case.accepted_at = utcnow()
+    session.add(case)
+    flush(session)
+    record_event(session, case, action="report", actor=supervisor, from_status=None, note="监督员上报")
+    attach_photos(session, case, upload_ids=data.upload_ids, owner=supervisor, stage=PhotoStage.REPORT)
+    flush(session)
+    return case
+
+
+def rate(
+    session: Session, settings: Settings, *, citizen: Citizen, case_no: str, stars: int, comment: str
+) -> Case:
+    """The reporter rates a closed case, once, within the rating window."""
+    from core.cases.service import get_case
+
+    case = get_case(session, case_no)
+    if case.reporter_citizen_id != citizen.id:
+        from core.cases.errors import CaseNotFound
+
+        raise CaseNotFound(case_no)  # another citizen's case does not exist for this citizen
+    if case.status is not CaseStatus.CLOSED or case.closed_at is None:
+        raise Invalid("rating_not_open", "案件办结后才能评价")
+    if case.rating is not None:
+        from core.errors import Conflict
+
+        raise Conflict("already_rated", "您已评价过该案件")
+    if (utcnow() - case.closed_at).days > settings.cases.rating_window_days:
+        raise Invalid("rating_window_closed", f"办结 {settings.cases.rating_window_days} 天后不再接受评价")
+    if not 1 <= stars <= 5:
+        raise Invalid("rating_invalid", "评分应为 1 到 5 星")
+    case.rating, case.rating_comment, case.rated_at = stars, comment.strip()[:500], utcnow()
+    session.add(case)
+    record_event(session, case, action="rate", actor=citizen, from_status=case.status, note=f"{stars} 星")
+    flush(session)
+    return case

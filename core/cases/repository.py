@@ -1,0 +1,238 @@
+"""Every query on cases."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from core.models import (
+    Case,
+    CaseEvent,
+    CaseNumberCounter,
+    CasePause,
+    CasePhoto,
+    CaseRequest,
+    CaseStatus,
+    Category,
+    Department,
+    RegisterStandard,
+    RequestKind,
+    RequestStatus,
+    StaffRole,
+    StaffUser,
+    SupervisorGrid,
+    Upload,
+)
+from core.models.areas import ResponsibilityGrid
+
+
+def by_case_no(session: Session, case_no: str) -> Case | None:
+    return session.exec(select(Case).where(col(Case.case_no) == case_no)).first()
+
+
+def by_idempotency_key(session: Session, citizen_id: int, key: str) -> Case | None:
+    stmt = select(Case).where(col(Case.reporter_citizen_id) == citizen_id, col(Case.idempotency_key) == key)
+    return session.exec(stmt).first()
+
+
+def next_sequence(session: Session, day: date, channel: str) -> int:
+    """Atomically take the next number of (day, channel); concurrent callers never share one."""
+    bump = (
+        sa.update(CaseNumberCounter)
+        .where(col(CaseNumberCounter.day) == day, col(CaseNumberCounter.channel) == channel)
+        .values(last=col(CaseNumberCounter.last) + 1)
+        .returning(col(CaseNumberCounter.last))
+    )
+    taken = session.execute(bump).scalar_one_or_none()
+    if taken is not None:
+        return int(taken)
+    try:
+        with session.begin_nested():
+            session.add(CaseNumberCounter(day=day, channel=channel, last=1))
+        return 1
+    except sa.exc.IntegrityError:  # another transaction created the row first
+        return int(session.execute(bump).scalar_one())
+
+
+def events(session: Session, case_id: int) -> list[CaseEvent]:
+    stmt = select(CaseEvent).where(col(CaseEvent.case_id) == case_id).order_by(col(CaseEvent.id))
+    return list(session.exec(stmt).all())
+
+
+def photos(session: Session, case_id: int) -> list[tuple[CasePhoto, Upload]]:
+    stmt = (
+        select(CasePhoto, Upload)
+        .join(Upload, col(Upload.id) == col(CasePhoto.upload_id))
+        .where(col(CasePhoto.case_id) == case_id)
+        .order_by(col(CasePhoto.id))
+    )
+    return [(photo, upload) for photo, upload in session.exec(stmt).all()]
+
+
+def pauses(session: Session, case_id: int) -> list[CasePause]:
+    stmt = select(CasePause).where(col(CasePause.case_id) == case_id).order_by(col(CasePause.started_at))
+    return list(session.exec(stmt).all())
+
+
+def open_pause(session: Session, case_id: int) -> CasePause | None:
+    stmt = select(CasePause).where(col(CasePause.case_id) == case_id, col(CasePause.ended_at).is_(None))
+    return session.exec(stmt).first()
+
+
+def pending_request(session: Session, case_id: int, kind: RequestKind) -> CaseRequest | None:
+    stmt = select(CaseRequest).where(
+        col(CaseRequest.case_id) == case_id,
+        col(CaseRequest.kind) == kind,
+        col(CaseRequest.status) == RequestStatus.PENDING,
+    )
+    return session.exec(stmt).first()
+
+
+def requests(session: Session, case_id: int) -> list[CaseRequest]:
+    stmt = select(CaseRequest).where(col(CaseRequest.case_id) == case_id).order_by(col(CaseRequest.id))
+    return list(session.exec(stmt).all())
+
+
+def category(session: Session, category_id: int) -> Category | None:
+    return session.get(Category, category_id)
+
+
+def category_by_code(session: Session, code: str) -> Category | None:
+    return session.exec(select(Category).where(col(Category.code) == code)).first()
+
+
+def standards_of(session: Session, category_id: int) -> list[RegisterStandard]:
+    stmt = (
+        select(RegisterStandard)
+        .where(col(RegisterStandard.category_id) == category_id)
+        .order_by(col(RegisterStandard.seq))
+    )
+    return list(session.exec(stmt).all())
+
+
+def all_categories(session: Session) -> list[Category]:
+    return list(session.exec(select(Category).where(col(Category.active)).order_by(col(Category.code))).all())
+
+
+def all_standards(session: Session) -> list[RegisterStandard]:
+    return list(session.exec(select(RegisterStandard).order_by(col(RegisterStandard.seq))).all())
+
+
+def department_by_code(session: Session, code: str) -> Department | None:
+    return session.exec(
+        select(Department).where(col(Department.code) == code, col(Department.active))
+    ).first()
+
+
+def department(session: Session, department_id: int | None) -> Department | None:
+    return session.get(Department, department_id) if department_id is not None else None
+
+
+def staff(session: Session, staff_id: int | None) -> StaffUser | None:
+    return session.get(StaffUser, staff_id) if staff_id is not None else None
+
+
+def on_duty_supervisors_of_grid(session: Session, responsibility_grid_code: str) -> list[StaffUser]:
+    stmt = (
+        select(StaffUser)
+        .join(SupervisorGrid, col(SupervisorGrid.staff_id) == col(StaffUser.id))
+        .join(ResponsibilityGrid, col(ResponsibilityGrid.id) == col(SupervisorGrid.responsibility_grid_id))
+        .where(
+            col(ResponsibilityGrid.code) == responsibility_grid_code,
+            col(StaffUser.role) == StaffRole.SUPERVISOR,
+            col(StaffUser.on_duty),
+            col(StaffUser.active),
+        )
+        .order_by(col(StaffUser.id))
+    )
+    return list(session.exec(stmt).all())
+
+
+def on_duty_supervisors(session: Session) -> list[StaffUser]:
+    stmt = (
+        select(StaffUser)
+        .where(col(StaffUser.role) == StaffRole.SUPERVISOR, col(StaffUser.on_duty), col(StaffUser.active))
+        .order_by(col(StaffUser.id))
+    )
+    return list(session.exec(stmt).all())
+
+
+def area_code(session: Session, area_id: int | None) -> str | None:
+    from core.models import AdminArea
+
+    if area_id is None:
+        return None
+    area = session.get(AdminArea, area_id)
+    return area.code if area else None
+
+
+def cases_where(
+    session: Session,
+    *conditions: sa.ColumnElement[bool],
+    limit: int,
+    offset: int,
+    order: Sequence[Any] | None = None,
+) -> tuple[list[Case], int]:
+    base = select(Case).where(*conditions)
+    total = int(session.execute(sa.select(sa.func.count()).select_from(base.subquery())).scalar_one())
+    ordering = list(order) if order is not None else [col(Case.id).desc()]
+    rows = session.exec(base.order_by(*ordering).limit(limit).offset(offset)).all()
+    return list(rows), total
+
+
+def open_cases_due_before(session: Session, moment: datetime) -> list[Case]:
+    """Open cases with any stage deadline before ``moment`` (candidates for overdue/urge)."""
+    stmt = select(Case).where(
+        col(Case.status).in_(
+            [
+                CaseStatus.PENDING,
+                CaseStatus.ACCEPTED,
+                CaseStatus.VERIFYING,
+                CaseStatus.REGISTERED,
+                CaseStatus.DISPATCHED,
+                CaseStatus.CHECKING,
+                CaseStatus.HANDLED,
+            ]
+        ),
+        sa.or_(
+            col(Case.register_due_at) < moment,
+            col(Case.dispatch_due_at) < moment,
+            col(Case.handle_due_at) < moment,
+            col(Case.check_due_at) < moment,
+        ),
+    )
+    return list(session.exec(stmt).all())
+
+
+def followers_and_reporter(session: Session, case: Case) -> list[int]:
+    """Citizens who hear about this case (followers come with the citizen-service issue)."""
+    return [case.reporter_citizen_id] if case.reporter_citizen_id is not None else []
+
+
+def handling_due_before(session: Session, moment: datetime) -> list[Case]:
+    stmt = select(Case).where(
+        col(Case.status) == CaseStatus.DISPATCHED,
+        col(Case.handle_due_at).is_not(None),
+        col(Case.handle_due_at) < moment,
+    )
+    return list(session.exec(stmt).all())
+
+
+def system_urged_since(session: Session, case: Case, since: datetime) -> bool:
+    from core.models import ActorKind
+
+    stmt = select(CaseEvent.id).where(
+        col(CaseEvent.case_id) == case.id,
+        col(CaseEvent.action) == "urge",
+        col(CaseEvent.actor_kind) == ActorKind.SYSTEM,
+        col(CaseEvent.created_at) >= since,
+    )
+    return session.exec(stmt).first() is not None
+
+
+def cases_of_citizen(session: Session, citizen_id: int, *, limit: int, offset: int) -> tuple[list[Case], int]:
+    return cases_where(session, col(Case.reporter_citizen_id) == citizen_id, limit=limit, offset=offset)
