@@ -7,6 +7,8 @@ surfaces here as ``ConcurrentUpdate`` (409), thanks to the row's version column.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -77,16 +79,24 @@ def get_case(session: Session, case_no: str) -> Case:
     return case
 
 
-def flush(session: Session) -> None:
-    """Write now, so that a concurrent update of the same case is refused here as a 409."""
+@contextmanager
+def conflicts_as_409() -> Iterator[None]:
+    """A concurrent update of the same case (version check failed, or SQLite's writer lock held)
+    becomes ``ConcurrentUpdate`` — wherever the flush happens, including autoflush before a query."""
     try:
-        session.flush()
+        yield
     except StaleDataError as exc:
         raise ConcurrentUpdate() from exc
-    except OperationalError as exc:  # SQLite: another writer holds the database
+    except OperationalError as exc:
         if "locked" in str(exc).lower():
             raise ConcurrentUpdate() from exc
         raise
+
+
+def flush(session: Session) -> None:
+    """Write now, so that a concurrent update of the same case is refused here as a 409."""
+    with conflicts_as_409():
+        session.flush()
 
 
 def record_event(
@@ -728,5 +738,8 @@ def perform(
     session: Session, settings: Settings, *, case_no: str, actor: StaffUser, action: Action, data: ActionInput
 ) -> Case:
     """The one entry point the staff API uses: look the case up and apply the action."""
-    case = get_case(session, case_no)
-    return HANDLERS[action](session, settings, case, actor, data)
+    with conflicts_as_409():
+        case = get_case(session, case_no)
+        result = HANDLERS[action](session, settings, case, actor, data)
+        session.flush()
+        return result

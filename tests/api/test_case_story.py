@@ -1,0 +1,176 @@
+"""The end-to-end story over HTTP: a citizen reports, staff take the case through verify, register,
+dispatch, handle, a failed check, rework, a passed check and close; the citizen follows and rates it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from core.models import StaffRole
+from tests.fixtures.cases import City
+
+
+def staff_act(client: TestClient, city: City, role: StaffRole, case_no: str, action: str, **body: Any) -> Any:
+    response = client.post(
+        f"/api/v1/staff/cases/{case_no}/actions/{action}", json=body, headers=city.headers(city.staff[role])
+    )
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def queue(client: TestClient, city: City, role: StaffRole, name: str) -> list[str]:
+    response = client.get(
+        "/api/v1/staff/cases", params={"queue": name}, headers=city.headers(city.staff[role])
+    )
+    assert response.status_code == 200, response.text
+    return [item["case_no"] for item in response.json()["items"]]
+
+
+def test_report_to_rating(client: TestClient, city: City) -> None:
+    citizen, stranger = city.citizen(), city.citizen()
+    lng, lat = city.point(1, 0)
+    body = {
+        "category": "BJ0101",
+        "description": "人行道井盖缺失，夜里很危险",
+        "lng": lng,
+        "lat": lat,
+        "coord": "wgs84",
+        "address": "劳动北路 88 号",
+        "upload_ids": [city.upload(citizen)],
+    }
+    headers = {**city.headers(citizen), "Idempotency-Key": "mini-20261121-0001"}
+    created = client.post("/api/v1/reports", json=body, headers=headers)
+    assert created.status_code == 201, created.text
+    case_no = created.json()["case_no"]
+    retried = client.post("/api/v1/reports", json=body, headers=headers)
+    assert retried.status_code == 200
+    assert retried.json()["case_no"] == case_no
+
+    assert client.get(f"/api/v1/reports/{case_no}", headers=city.headers(stranger)).status_code == 404
+    mine = client.get("/api/v1/reports/mine", headers=city.headers(citizen)).json()
+    assert [item["case_no"] for item in mine["items"]] == [case_no]
+
+    assert case_no in queue(client, city, StaffRole.OPERATOR, "to-register")
+    staff_act(client, city, StaffRole.OPERATOR, case_no, "send_verify")
+    assert case_no in queue(client, city, StaffRole.SUPERVISOR, "to-verify")
+    staff_act(client, city, StaffRole.SUPERVISOR, case_no, "verify", passed=True)
+    detail = client.get(
+        f"/api/v1/staff/cases/{case_no}", headers=city.headers(city.staff[StaffRole.OPERATOR])
+    )
+    assert "register" in detail.json()["allowed_actions"]
+    staff_act(
+        client, city, StaffRole.OPERATOR, case_no, "register", register_standard_id=city.manhole_loose.id
+    )
+    view = client.get(
+        f"/api/v1/staff/cases/{case_no}", headers=city.headers(city.staff[StaffRole.DISPATCHER])
+    )
+    assert view.json()["suggested_department"]["code"] == city.municipal.code
+    staff_act(client, city, StaffRole.DISPATCHER, case_no, "dispatch")
+    assert case_no in queue(client, city, StaffRole.HANDLER, "to-handle")
+    handler = city.staff[StaffRole.HANDLER]
+    staff_act(
+        client,
+        city,
+        StaffRole.HANDLER,
+        case_no,
+        "handle",
+        upload_ids=[city.upload(handler)],
+        reply="已补装井盖",
+    )
+    assert case_no in queue(client, city, StaffRole.SUPERVISOR, "to-check")
+    staff_act(client, city, StaffRole.SUPERVISOR, case_no, "check", passed=False, reason="井盖未固定")
+    staff_act(
+        client, city, StaffRole.HANDLER, case_no, "handle", upload_ids=[city.upload(handler)], reply="已固定"
+    )
+    closed = staff_act(client, city, StaffRole.SUPERVISOR, case_no, "check", passed=True)
+    assert closed["status"] == "closed"
+    assert [entry["action"] for entry in closed["history"]][-2:] == ["send_check", "check"]
+
+    seen = client.get(f"/api/v1/reports/{case_no}", headers=city.headers(citizen))
+    assert seen.status_code == 200
+    timeline = seen.json()
+    assert timeline["status"] == "已办结"
+    steps = [entry["step"] for entry in timeline["timeline"]]
+    assert steps[0] == "已提交"
+    assert steps[-1] == "已办结"
+    assert timeline["can_rate"] is True
+    assert len(timeline["handling_photos"]) == 2
+    text = seen.text
+    for member in city.staff.values():  # never staff names or phones
+        assert member.display_name not in text
+    assert (citizen.phone or "") not in text
+
+    assert (
+        client.post(
+            f"/api/v1/reports/{case_no}/rating", json={"stars": 5}, headers=city.headers(stranger)
+        ).status_code
+        == 404
+    )
+    rated = client.post(
+        f"/api/v1/reports/{case_no}/rating",
+        json={"stars": 5, "comment": "处理及时"},
+        headers=city.headers(citizen),
+    )
+    assert rated.status_code == 200
+    assert rated.json()["rating"] == 5
+    again = client.post(f"/api/v1/reports/{case_no}/rating", json={"stars": 1}, headers=city.headers(citizen))
+    assert again.status_code == 409
+    assert again.json()["code"] == "already_rated"
+
+
+def test_illegal_moves_and_bad_input_are_clear_problems(client: TestClient, city: City) -> None:
+    citizen = city.citizen()
+    lng, lat = city.point()
+    created = client.post(
+        "/api/v1/reports",
+        headers=city.headers(citizen),
+        json={
+            "category": "SJ0102",
+            "description": "路边垃圾堆积多日",
+            "lng": lng,
+            "lat": lat,
+            "coord": "wgs84",
+        },
+    )
+    case_no = created.json()["case_no"]
+    dispatcher = city.headers(city.staff[StaffRole.DISPATCHER])
+    illegal = client.post(f"/api/v1/staff/cases/{case_no}/actions/dispatch", json={}, headers=dispatcher)
+    assert illegal.status_code == 409
+    assert illegal.json()["code"] == "illegal_transition"
+    assert "待受理" in illegal.json()["message"]
+    forbidden = client.post(f"/api/v1/staff/cases/{case_no}/actions/accept", json={}, headers=dispatcher)
+    assert forbidden.status_code == 403
+    unknown = client.post(f"/api/v1/staff/cases/{case_no}/actions/teleport", json={}, headers=dispatcher)
+    assert unknown.status_code == 422
+    assert unknown.json()["code"] == "invalid_request"
+    missing = client.get("/api/v1/staff/cases/20000101WX0001", headers=dispatcher)
+    assert missing.status_code == 404
+    assert missing.json()["code"] == "case_not_found"
+    as_citizen = client.get("/api/v1/staff/cases", headers=city.headers(citizen))
+    assert as_citizen.status_code == 403
+    assert client.get("/api/v1/reports/mine").status_code == 401
+    bad = client.post(
+        "/api/v1/reports",
+        headers=city.headers(citizen),
+        json={"category": "SJ0102", "description": "短", "lng": lng, "lat": lat, "coord": "wgs84"},
+    )
+    assert bad.json()["code"] == "description_too_short"
+    outside = client.post(
+        "/api/v1/reports",
+        headers=city.headers(citizen),
+        json={"category": "SJ0102", "description": "路边垃圾堆积多日", "lng": 116.4, "lat": 39.9},
+    )
+    assert outside.json()["code"] == "outside_service_area"
+    bad_key = client.post(
+        "/api/v1/reports",
+        headers={**city.headers(citizen), "Idempotency-Key": "x"},
+        json={"category": "SJ0102", "description": "路边垃圾堆积多日", "lng": lng, "lat": lat},
+    )
+    assert bad_key.status_code == 422
+
+
+def test_categories_tree(client: TestClient, city: City) -> None:
+    tree = client.get("/api/v1/categories").json()
+    minor = next(child for major in tree for child in major["children"] if child["code"] == "BJ0101")
+    assert minor["hints"]
