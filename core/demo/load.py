@@ -19,6 +19,7 @@ from core.staff.service import create_staff
 XINYU_DATA = Path(__file__).resolve().parent.parent / "data" / "xinyu"
 DEMO_PASSWORD = "zhcg-demo-2026"  # noqa: S105 - public on purpose: demo only, refused in production
 HANDLER_DEPARTMENT = "D002"
+CITY_CENTRE_GCJ02 = (114.9216, 27.8156)
 
 
 @dataclass(frozen=True)
@@ -73,4 +74,19 @@ def load_demo(session: Session, *, settings: Settings, out_dir: Path, seed: int 
         raise Forbidden("demo_forbidden", "生产环境不允许加载演示数据（演示账号的密码是公开的）")
     files = generate(out_dir) if seed is None else generate(out_dir, seed=seed)
     imports = import_folders(session, [XINYU_DATA, files.areas.parent])
-    return DemoSummary(imports, ensure_demo_accounts(session))
+    created = ensure_demo_accounts(session)
+    _put_demo_supervisor_on_duty(session)
+    return DemoSummary(imports, created)
+
+
+def _put_demo_supervisor_on_duty(session: Session) -> None:
+    """The demo supervisor patrols every responsibility grid and is on duty at the city centre, so
+    verify and check tasks of the walkthrough reach someone."""
+    from core.staff.service import assign_grids, set_duty
+
+    supervisor = staff_repository.by_username(session, "supervisor")
+    if supervisor is None:
+        return
+    assign_grids(session, supervisor, staff_repository.responsibility_grid_ids(session))
+    if not supervisor.on_duty:
+        set_duty(session, supervisor, on_duty=True, lng=CITY_CENTRE_GCJ02[0], lat=CITY_CENTRE_GCJ02[1])

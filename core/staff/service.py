@@ -59,3 +59,17 @@ def set_duty(
         staff.last_seen_at = utcnow()
     session.add(staff)
     session.flush()
+
+
+def assign_grids(session: Session, staff: StaffUser, grid_ids: list[int]) -> int:
+    """Give a supervisor responsibility grids to patrol (adds what is missing; returns how many)."""
+    from core.models import SupervisorGrid
+
+    if staff.role is not StaffRole.SUPERVISOR:
+        raise Invalid("not_a_supervisor", "只有监督员可以分配责任网格")
+    assert staff.id is not None
+    have = repository.assigned_grid_ids(session, staff.id)
+    new = [grid_id for grid_id in grid_ids if grid_id not in have]
+    session.add_all(SupervisorGrid(staff_id=staff.id, responsibility_grid_id=grid_id) for grid_id in new)
+    session.flush()
+    return len(new)
