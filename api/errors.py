@@ -22,6 +22,7 @@ STATUS_BY_KIND: dict[ErrorKind, int] = {
     ErrorKind.FORBIDDEN: 403,
     ErrorKind.UNAUTHORIZED: 401,
     ErrorKind.UNAVAILABLE: 503,
+    ErrorKind.RATE_LIMITED: 429,
 }
 
 HTTP_CODES: dict[int, tuple[str, str]] = {
@@ -77,7 +78,11 @@ def problem(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
 async def domain_error_handler(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DomainError)
     extra = {"details": exc.details} if exc.details else {}
-    return problem(STATUS_BY_KIND[exc.kind], exc.code, exc.message, **extra)
+    response = problem(STATUS_BY_KIND[exc.kind], exc.code, exc.message, **extra)
+    retry_after = exc.details.get("retry_after")
+    if exc.kind is ErrorKind.RATE_LIMITED and isinstance(retry_after, int):
+        response.headers["Retry-After"] = str(retry_after)
+    return response
 
 
 async def validation_error_handler(_: Request, exc: Exception) -> JSONResponse:

@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from api.docs import install_docs
 from api.errors import install_error_handlers
-from api.routes import geo, health, reports, staff_cases
+from api.routes import auth, geo, health, reports, staff_cases
 from core.db import get_engine
 from core.jobs import configure_jobs
 from core.kit.accesslog import AccessLogMiddleware
@@ -31,6 +31,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     install_docs(app)
     app.include_router(health.router)
+    app.include_router(auth.router)
+    app.include_router(auth.staff_router)
     app.include_router(geo.router)
     app.include_router(reports.router)
     app.include_router(staff_cases.router)

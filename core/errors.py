@@ -19,6 +19,7 @@ class ErrorKind(StrEnum):
     FORBIDDEN = "forbidden"
     UNAUTHORIZED = "unauthorized"
     UNAVAILABLE = "unavailable"
+    RATE_LIMITED = "rate_limited"
 
 
 class DomainError(Exception):
@@ -53,3 +54,9 @@ class Unauthorized(DomainError):
 
 class Unavailable(DomainError):
     kind = ErrorKind.UNAVAILABLE
+
+
+class RateLimited(DomainError):
+    """Too many requests of one kind; ``details["retry_after"]`` (seconds) says when to try again."""
+
+    kind = ErrorKind.RATE_LIMITED

@@ -1,0 +1,89 @@
+"""Login: citizens by phone + one-time SMS code, staff by username + password; who am I."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Response
+
+from api.deps import CitizenDep, SessionDep, SettingsDep, StaffDep
+from api.errors import PROBLEM_RESPONSES, Problem
+from core.citizens import service as citizens_service
+from core.citizens.errors import CodeRejected
+from core.citizens.schemas import CitizenOut, CitizenToken, PhoneLogin, SmsCodeRequest, SmsCodeSent
+from core.notify.sms import SmsGateway, gateway_from_settings
+from core.staff import auth as staff_auth
+from core.staff.auth import StaffLogin, StaffProfile, StaffToken
+
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    **PROBLEM_RESPONSES,
+    401: {"model": Problem, "description": "未登录、登录失效或验证失败（code 说明原因）"},
+}
+
+router = APIRouter(prefix="/api/v1", tags=["citizen-auth"], responses=RESPONSES)
+staff_router = APIRouter(prefix="/api/v1/staff", tags=["staff-auth"], responses=RESPONSES)
+
+
+def get_sms_gateway(settings: SettingsDep) -> SmsGateway:
+    return gateway_from_settings(settings)
+
+
+SmsGatewayDep = Annotated[SmsGateway, Depends(get_sms_gateway)]
+
+
+def _no_store(response: Response) -> None:
+    # Tokens must not be kept by caches or proxies.
+    response.headers["Cache-Control"] = "no-store"
+
+
+@router.post(
+    "/auth/sms-code",
+    response_model=SmsCodeSent,
+    summary="获取短信登录验证码",
+    responses={429: {"model": Problem, "description": "发送过于频繁（sms_rate_limited，见 Retry-After）"}},
+)
+def send_sms_code(
+    body: SmsCodeRequest,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    gateway: SmsGatewayDep,
+) -> SmsCodeSent:
+    client_ip = request.client.host if request.client else ""
+    return citizens_service.request_login_code(
+        session, settings=settings, gateway=gateway, phone=body.phone, client_ip=client_ip
+    )
+
+
+@router.post("/auth/phone", response_model=CitizenToken, summary="手机号 + 验证码登录（首次登录自动注册）")
+def phone_login(
+    body: PhoneLogin, response: Response, session: SessionDep, settings: SettingsDep
+) -> CitizenToken:
+    try:
+        token = citizens_service.login_with_code(session, settings=settings, phone=body.phone, code=body.code)
+    except CodeRejected:
+        # A wrong try was counted on the code: keep that count, then answer the error (the request's
+        # unit of work would otherwise roll it back and the attempt limit would not hold).
+        session.commit()
+        raise
+    _no_store(response)
+    return token
+
+
+@router.get("/me", response_model=CitizenOut, summary="当前市民")
+def citizen_me(citizen: CitizenDep) -> CitizenOut:
+    return citizens_service.citizen_out(citizen)
+
+
+@staff_router.post("/auth/login", response_model=StaffToken, summary="工作人员登录")
+def staff_login(
+    body: StaffLogin, response: Response, session: SessionDep, settings: SettingsDep
+) -> StaffToken:
+    token = staff_auth.login(session, settings=settings, username=body.username, password=body.password)
+    _no_store(response)
+    return token
+
+
+@staff_router.get("/me", response_model=StaffProfile, summary="当前工作人员")
+def staff_me(staff: StaffDep, session: SessionDep) -> StaffProfile:
+    return staff_auth.profile(session, staff)

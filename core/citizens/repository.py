@@ -1,0 +1,91 @@
+"""Every query on citizens and their SMS login codes."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+
+from sqlalchemy import func, text
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from core.models import Citizen, SmsCode
+
+
+def lock_phone(session: Session, phone: str) -> None:
+    """Serialise code requests for one phone until the transaction ends, so two concurrent requests
+    cannot both pass the rate limits (PostgreSQL advisory lock; SQLite serialises writers anyway)."""
+    bind = session.get_bind()
+    if bind.dialect.name != "postgresql":
+        return
+    key = int.from_bytes(hashlib.sha256(f"zhcg:sms:{phone}".encode()).digest()[:8], "big", signed=True)
+    session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+
+def latest_code(
+    session: Session, *, phone: str, purpose: str | None = None, for_update: bool = False
+) -> SmsCode | None:
+    """The most recent code sent to ``phone`` (of ``purpose`` when given), locked when asked."""
+    query = select(SmsCode).where(col(SmsCode.phone) == phone)
+    if purpose is not None:
+        query = query.where(col(SmsCode.purpose) == purpose)
+    query = query.order_by(col(SmsCode.created_at).desc(), col(SmsCode.id).desc()).limit(1)
+    if for_update:
+        query = query.with_for_update()
+    return session.exec(query).first()
+
+
+def _window(since: datetime, phone: str | None, client_ip: str | None) -> list[object]:
+    conditions: list[object] = [col(SmsCode.created_at) >= since]
+    if phone is not None:
+        conditions.append(col(SmsCode.phone) == phone)
+    if client_ip is not None:
+        conditions.append(col(SmsCode.client_ip) == client_ip)
+    return conditions
+
+
+def count_codes_since(
+    session: Session, *, since: datetime, phone: str | None = None, client_ip: str | None = None
+) -> int:
+    """Codes sent since ``since`` to one phone or from one client address."""
+    query = select(func.count()).select_from(SmsCode).where(*_window(since, phone, client_ip))  # type: ignore[arg-type]
+    return int(session.exec(query).one())
+
+
+def nth_code_time_since(
+    session: Session, *, since: datetime, offset: int, phone: str | None = None, client_ip: str | None = None
+) -> datetime | None:
+    """When the ``offset``-th oldest code (0 = oldest) of the window was sent."""
+    query = (
+        select(SmsCode.created_at)
+        .where(*_window(since, phone, client_ip))  # type: ignore[arg-type]
+        .order_by(col(SmsCode.created_at))
+        .offset(offset)
+        .limit(1)
+    )
+    return session.exec(query).first()
+
+
+def add_code(session: Session, code: SmsCode) -> SmsCode:
+    session.add(code)
+    session.flush()
+    return code
+
+
+def citizen_by_phone(session: Session, phone: str) -> Citizen | None:
+    return session.exec(select(Citizen).where(col(Citizen.phone) == phone)).first()
+
+
+def citizen_by_id(session: Session, citizen_id: int) -> Citizen | None:
+    return session.get(Citizen, citizen_id)
+
+
+def add_citizen(session: Session, citizen: Citizen) -> Citizen | None:
+    """Insert in a savepoint; None when another transaction registered the same phone first."""
+    try:
+        with session.begin_nested():
+            session.add(citizen)
+            session.flush()
+    except IntegrityError:
+        return None
+    return citizen
