@@ -10,12 +10,13 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Path, Request, Response
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from api.deps import PrincipalDep, SessionDep, SettingsDep
 from api.errors import PROBLEM_RESPONSES
+from core.cases.photos import Variant, photo_bytes
 from core.uploads import service as uploads
 from core.uploads.errors import UploadEmpty, UploadNoFile, UploadTooLarge
 from core.uploads.schemas import UploadOut
@@ -122,3 +123,18 @@ def get_upload(
     upload_id: Annotated[str, Path(max_length=32, description="照片编号")],
 ) -> UploadOut:
     return UploadOut.of(uploads.get_for_owner(session, upload_id=upload_id, owner=principal))
+
+
+@router.get(
+    "/{upload_id}/{variant}",
+    summary="查看照片（显示图或缩略图，已去除元数据）",
+    response_class=Response,
+    responses={200: {"content": {"image/jpeg": {}}}},
+)
+def photo(
+    upload_id: str, variant: Variant, session: SessionDep, settings: SettingsDep, principal: PrincipalDep
+) -> Response:
+    data = photo_bytes(
+        session, storage_for(settings.storage), principal=principal, upload_id=upload_id, variant=variant
+    )
+    return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=86400"})
