@@ -43,9 +43,9 @@ def may_see(session: Session, principal: Citizen | StaffUser, upload: Upload) ->
     for photo, case in _cases_showing(session, upload.id):
         if isinstance(principal, StaffUser) and may_view(session, principal, case):
             return True
-        if isinstance(principal, Citizen) and case.reporter_citizen_id == principal.id:
-            if photo.stage in CITIZEN_STAGES:
-                return True
+        reporter = isinstance(principal, Citizen) and case.reporter_citizen_id == principal.id
+        if reporter and photo.stage in CITIZEN_STAGES:
+            return True
     return False
 
 

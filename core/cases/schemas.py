@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import BaseModel
+from pydantic import BaseModel, PlainSerializer
+
+from core.kit.clock import local_isoformat
+
+# Instants leave the API in Asia/Shanghai time with an explicit offset (stored as UTC).
+LocalTime = Annotated[datetime, PlainSerializer(local_isoformat, return_type=str)]
 
 
 class PhotoRef(BaseModel):
@@ -13,7 +19,7 @@ class PhotoRef(BaseModel):
 
 
 class TimelineEntry(BaseModel):
-    at: datetime
+    at: LocalTime
     step: str
     text: str
 
@@ -24,7 +30,7 @@ class CitizenCaseSummary(BaseModel):
     category: str
     description: str
     address: str
-    reported_at: datetime
+    reported_at: LocalTime
 
 
 class CitizenCaseView(CitizenCaseSummary):
@@ -44,7 +50,7 @@ class NamedRef(BaseModel):
 
 
 class HistoryEntry(BaseModel):
-    at: datetime
+    at: LocalTime
     action: str
     action_label: str
     actor_kind: str
@@ -60,7 +66,7 @@ class RequestView(BaseModel):
     status: str
     amount: str | None
     reason: str
-    requested_at: datetime
+    requested_at: LocalTime
 
 
 class StandardView(BaseModel):
@@ -85,8 +91,8 @@ class StaffCaseSummary(BaseModel):
     street: str
     community: str
     department: NamedRef | None
-    reported_at: datetime
-    handle_due_at: datetime | None
+    reported_at: LocalTime
+    handle_due_at: LocalTime | None
     overdue: bool
     version: int
 
@@ -104,9 +110,9 @@ class StaffCaseView(StaffCaseSummary):
     standards: list[StandardView]
     suggested_department: NamedRef | None
     assigned_supervisor: NamedRef | None
-    register_due_at: datetime | None
-    dispatch_due_at: datetime | None
-    check_due_at: datetime | None
+    register_due_at: LocalTime | None
+    dispatch_due_at: LocalTime | None
+    check_due_at: LocalTime | None
     overdue_stages: list[str]
     urge_count: int
     reply: str

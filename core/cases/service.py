@@ -353,7 +353,7 @@ def dispatch(session: Session, settings: Settings, case: Case, actor: StaffUser,
     if department is None:
         raise Invalid("department_not_found", f"部门“{code}”不存在")
     now = utcnow()
-    _move(
+    event = _move(
         session,
         case,
         action=Action.DISPATCH,
@@ -363,6 +363,7 @@ def dispatch(session: Session, settings: Settings, case: Case, actor: StaffUser,
         expected_version=data.expected_version,
     )
     case.department_id = department.id
+    event.department_id = department.id  # the history names who was dispatched to
     case.dispatched_at = now
     case.handle_started_at = now
     case.handle_due_at = deadlines.handle_deadline(session, settings, case)

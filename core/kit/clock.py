@@ -21,3 +21,8 @@ def ensure_aware(value: datetime) -> datetime:
 
 def to_local(value: datetime, tz: ZoneInfo = SHANGHAI) -> datetime:
     return ensure_aware(value).astimezone(tz)
+
+
+def local_isoformat(value: datetime) -> str:
+    """How instants leave the system: ISO 8601 in Asia/Shanghai with its offset (+08:00)."""
+    return to_local(value).isoformat()

@@ -174,3 +174,21 @@ def test_categories_tree(client: TestClient, city: City) -> None:
     tree = client.get("/api/v1/categories").json()
     minor = next(child for major in tree for child in major["children"] if child["code"] == "BJ0101")
     assert minor["hints"]
+
+
+def test_times_leave_the_api_in_beijing_time(client: TestClient, city: City) -> None:
+    citizen = city.citizen()
+    lng, lat = city.point()
+    created = client.post(
+        "/api/v1/reports",
+        headers=city.headers(citizen),
+        json={
+            "category": "SJ0102",
+            "description": "路边垃圾堆积多日",
+            "lng": lng,
+            "lat": lat,
+            "coord": "wgs84",
+        },
+    )
+    assert created.json()["reported_at"].endswith("+08:00")
+    assert created.json()["timeline"][0]["at"].endswith("+08:00")
