@@ -192,3 +192,63 @@ def test_times_leave_the_api_in_beijing_time(client: TestClient, city: City) -> 
     )
     assert created.json()["reported_at"].endswith("+08:00")
     assert created.json()["timeline"][0]["at"].endswith("+08:00")
+
+
+def test_supervisor_reports_go_straight_to_registration(client: TestClient, city: City) -> None:
+    supervisor = city.staff[StaffRole.SUPERVISOR]
+    lng, lat = city.point(0, 1)
+    body = {"category": "BJ0101", "description": "巡查发现井盖破损", "lng": lng, "lat": lat, "coord": "wgs84"}
+    without_photo = client.post("/api/v1/staff/reports", json=body, headers=city.headers(supervisor))
+    assert without_photo.status_code == 422
+    assert without_photo.json()["code"] == "photos_required"
+    created = client.post(
+        "/api/v1/staff/reports",
+        json={**body, "upload_ids": [city.upload(supervisor)]},
+        headers=city.headers(supervisor),
+    )
+    assert created.status_code == 201, created.text
+    case = created.json()
+    assert case["status"] == "accepted"
+    assert case["channel"] == "supervisor"
+    assert case["case_no"][8:10] == "JD"
+    assert case["case_no"] in queue(client, city, StaffRole.OPERATOR, "to-register")
+    not_supervisor = client.post(
+        "/api/v1/staff/reports",
+        json={**body, "upload_ids": []},
+        headers=city.headers(city.staff[StaffRole.OPERATOR]),
+    )
+    assert not_supervisor.status_code in {403, 422}
+
+
+def test_off_duty_supervisors_get_no_tasks(client: TestClient, city: City) -> None:
+    supervisor = city.staff[StaffRole.SUPERVISOR]
+    off = client.put("/api/v1/staff/me/duty", json={"on_duty": False}, headers=city.headers(supervisor))
+    assert off.status_code == 200
+    citizen = city.citizen()
+    lng, lat = city.point()
+    created = client.post(
+        "/api/v1/reports",
+        headers=city.headers(citizen),
+        json={
+            "category": "SJ0102",
+            "description": "路边垃圾堆积多日",
+            "lng": lng,
+            "lat": lat,
+            "coord": "wgs84",
+        },
+    )
+    case_no = created.json()["case_no"]
+    refused = client.post(
+        f"/api/v1/staff/cases/{case_no}/actions/send_verify",
+        json={},
+        headers=city.headers(city.staff[StaffRole.OPERATOR]),
+    )
+    assert refused.status_code == 409
+    assert refused.json()["code"] == "no_supervisor_on_duty"
+    on = client.put(
+        "/api/v1/staff/me/duty",
+        json={"on_duty": True, "lng": 114.91, "lat": 27.80},
+        headers=city.headers(supervisor),
+    )
+    assert on.status_code == 200
+    staff_act(client, city, StaffRole.OPERATOR, case_no, "send_verify")
