@@ -40,7 +40,22 @@ def by_idempotency_key(session: Session, citizen_id: int, key: str) -> Case | No
 
 
 def next_sequence(session: Session, day: date, channel: str) -> int:
-    """Atomically take the next number of (day, channel); concurrent callers never share one."""
+    """Atomically take the next number of (day, channel); concurrent callers never share one.
+
+    On PostgreSQL the number is taken in its own short autocommit transaction: holding the counter's
+    row lock until the request commits would queue every report of the day behind each other (a
+    rolled-back request leaves a gap, which case numbers allow). SQLite has a single writer anyway, and
+    a second connection writing there would break the request's own transaction, so it counts in place.
+    """
+    bind = session.get_bind()
+    engine = bind.engine if isinstance(bind, sa.Connection) else bind
+    if isinstance(engine, sa.Engine) and engine.dialect.name == "postgresql":
+        upsert = sa.text(
+            "INSERT INTO case_number_counter (day, channel, last) VALUES (:day, :channel, 1) "
+            "ON CONFLICT (day, channel) DO UPDATE SET last = case_number_counter.last + 1 RETURNING last"
+        )
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            return int(connection.execute(upsert, {"day": day, "channel": channel}).scalar_one())
     bump = (
         sa.update(CaseNumberCounter)
         .where(col(CaseNumberCounter.day) == day, col(CaseNumberCounter.channel) == channel)

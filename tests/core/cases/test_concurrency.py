@@ -106,3 +106,27 @@ def test_concurrent_dispatch_one_wins_one_conflicts(committed: tuple[sa.Engine, 
         department = session.get(Department, case.department_id)
         assert department is not None
         assert department.code == winner_department
+
+
+def test_concurrent_case_numbers_are_unique(committed: tuple[sa.Engine, str, int, int]) -> None:
+    from datetime import date
+
+    from core.cases.repository import next_sequence
+
+    engine = committed[0]
+    taken: list[int] = []
+    lock = threading.Lock()
+
+    def take() -> None:
+        with Session(engine) as session:
+            number = next_sequence(session, date(2026, 11, 21), "wx")
+            session.commit()
+        with lock:
+            taken.append(number)
+
+    threads = [threading.Thread(target=take) for _ in range(40)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(taken) == list(range(1, 41))
