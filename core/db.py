@@ -69,9 +69,10 @@ def get_engine(settings: Settings | None = None) -> Engine:
 
 def dispose_engines() -> None:
     with _lock:
-        for engine in _engines.values():
+        for engine in [*_engines.values(), *_side_engines.values()]:
             engine.dispose()
         _engines.clear()
+        _side_engines.clear()
 
 
 @contextmanager
@@ -106,3 +107,23 @@ def _run_end_callbacks(session: OrmSession, transaction: SessionTransaction) -> 
     if transaction.parent is None:
         for callback in session.info.pop(_END_CALLBACKS, []):
             callback()
+
+
+_side_engines: dict[tuple[int, str], Engine] = {}
+
+
+def side_engine(engine: Engine) -> Engine:
+    """A small second pool on the same database for short autocommit work done while a request holds
+    a connection of the main pool (e.g. taking a case number). Sharing the main pool could deadlock
+    under load: every request would hold one connection while waiting for a second."""
+    key = (os.getpid(), engine.url.render_as_string(hide_password=False))
+    side = _side_engines.get(key)
+    if side is None:
+        with _lock:
+            side = _side_engines.get(key)
+            if side is None:
+                side = create_engine(
+                    engine.url, pool_size=2, max_overflow=8, pool_pre_ping=True, isolation_level="AUTOCOMMIT"
+                )
+                _side_engines[key] = side
+    return side

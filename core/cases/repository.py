@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
+from core.db import side_engine
 from core.models import (
     Case,
     CaseEvent,
@@ -54,7 +55,7 @@ def next_sequence(session: Session, day: date, channel: str) -> int:
             "INSERT INTO case_number_counter (day, channel, last) VALUES (:day, :channel, 1) "
             "ON CONFLICT (day, channel) DO UPDATE SET last = case_number_counter.last + 1 RETURNING last"
         )
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        with side_engine(engine).connect() as connection:
             return int(connection.execute(upsert, {"day": day, "channel": channel}).scalar_one())
     bump = (
         sa.update(CaseNumberCounter)
