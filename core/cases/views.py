@@ -90,13 +90,16 @@ def _citizen_step(session: Session, event: CaseEvent) -> TimelineEntry | None:
     return TimelineEntry(at=event.created_at, step=step, text=text)
 
 
-def _photo_refs(session: Session, case: Case, stages: set[PhotoStage]) -> list[PhotoRef]:
+def _photo_refs(session: Session, case: Case) -> list[PhotoRef]:
     assert case.id is not None
     return [
         PhotoRef(upload_id=photo.upload_id, stage=photo.stage.value)
         for photo, _ in repository.photos(session, case.id)
-        if photo.stage in stages
     ]
+
+
+def _of_stage(photos: list[PhotoRef], stage: PhotoStage) -> list[PhotoRef]:
+    return [photo for photo in photos if photo.stage == stage.value]
 
 
 def _category_name(session: Session, case: Case) -> str:
@@ -126,13 +129,12 @@ def citizen_view(session: Session, settings: Settings, case: Case) -> CitizenCas
         and case.closed_at is not None
         and ((utcnow() - case.closed_at).days <= settings.cases.rating_window_days)
     )
+    photos = _photo_refs(session, case)
     return CitizenCaseView(
         **citizen_summary(session, case).model_dump(),
         timeline=timeline,
-        report_photos=_photo_refs(session, case, {PhotoStage.REPORT}),
-        handling_photos=_photo_refs(session, case, {PhotoStage.HANDLING})
-        if case.handled_at or closed
-        else [],
+        report_photos=_of_stage(photos, PhotoStage.REPORT),
+        handling_photos=_of_stage(photos, PhotoStage.HANDLING) if case.handled_at or closed else [],
         reply=case.reply if case.status in {CaseStatus.CLOSED, CaseStatus.VOIDED} and case.reply else None,
         can_rate=bool(window_open and case.rating is None),
         rating=case.rating,
@@ -249,7 +251,7 @@ def staff_view(session: Session, settings: Settings, case: Case, viewer: StaffUs
         reply=case.reply,
         rating=case.rating,
         rating_comment=case.rating_comment,
-        photos=_photo_refs(session, case, set(PhotoStage)),
+        photos=_photo_refs(session, case),
         requests=[
             RequestView(
                 kind=r.kind.value,
