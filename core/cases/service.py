@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -130,6 +131,14 @@ def record_event(
     return event
 
 
+def _check_allowed(session: Session, case: Case, action: Action, actor: StaffUser | None) -> None:
+    rule = RULES[action]
+    if case.status not in rule.sources:
+        raise IllegalTransition(case.status, action.value, STATUS_LABELS[case.status], action.label)
+    if actor is not None:
+        require(session, actor, case, action)
+
+
 def _move(
     session: Session,
     case: Case,
@@ -141,11 +150,7 @@ def _move(
     expected_version: int | None = None,
 ) -> CaseEvent:
     """Check the workflow rule, move the case, write the history row."""
-    rule = RULES[action]
-    if case.status not in rule.sources:
-        raise IllegalTransition(case.status, action.value, STATUS_LABELS[case.status], action.label)
-    if actor is not None:
-        require(session, actor, case, action)
+    _check_allowed(session, case, action, actor)
     if expected_version is not None and expected_version != case.version:
         raise ConcurrentUpdate()
     from_status = case.status
@@ -372,6 +377,39 @@ def dispatch(session: Session, settings: Settings, case: Case, actor: StaffUser,
     return case
 
 
+def _await_dispatch(session: Session, settings: Settings, case: Case) -> None:
+    """Back in the dispatcher's hands (after a return or a reopen): no department, a new dispatch
+    deadline, and the provisional case deadline counted from it; open requests lapse."""
+    case.department_id = None
+    case.handle_started_at = None
+    case.handled_at = None
+    case.dispatch_due_at = deadlines.work_hours_after(
+        session, settings, utcnow(), settings.cases.dispatch_limit_work_hours
+    )
+    case.handle_due_at = _provisional_handle_due(session, settings, case)
+    _lapse_requests(session, case)
+
+
+def _provisional_handle_due(session: Session, settings: Settings, case: Case) -> datetime | None:
+    if case.dispatch_due_at is None or case.handle_limit_kind is None or case.handle_limit_amount is None:
+        return None
+    from core.calendar.service import get_calendar
+
+    return get_calendar(session, settings).add(
+        case.dispatch_due_at, case.handle_limit_amount, case.handle_limit_kind
+    )
+
+
+def _lapse_requests(session: Session, case: Case) -> None:
+    """Extension and suspension requests end with the handling they were about."""
+    assert case.id is not None
+    for kind in RequestKind:
+        request = repository.pending_request(session, case.id, kind)
+        if request is not None:
+            request.status, request.decided_at, request.updated_at = RequestStatus.LAPSED, utcnow(), utcnow()
+            session.add(request)
+
+
 def return_case(
     session: Session, settings: Settings, case: Case, actor: StaffUser, data: ActionInput
 ) -> Case:
@@ -385,12 +423,7 @@ def return_case(
         note=reason,
         expected_version=data.expected_version,
     )
-    now = utcnow()
-    case.department_id = None
-    case.handle_started_at = None
-    case.dispatch_due_at = deadlines.work_hours_after(
-        session, settings, now, settings.cases.dispatch_limit_work_hours
-    )
+    _await_dispatch(session, settings, case)
     flush(session)
     return case
 
@@ -413,6 +446,7 @@ def handle(session: Session, settings: Settings, case: Case, actor: StaffUser, d
         case.reply = data.reply[:MAX_NOTE]
     elif data.note:
         case.reply = data.note[:MAX_NOTE]
+    _lapse_requests(session, case)
     attach_photos(session, case, upload_ids=data.upload_ids, owner=actor, stage=PhotoStage.HANDLING)
     case.check_due_at = deadlines.work_hours_after(
         session, settings, now, settings.cases.check_limit_work_hours
@@ -667,14 +701,8 @@ def reopen(session: Session, settings: Settings, case: Case, actor: StaffUser, d
         note=reason,
         expected_version=data.expected_version,
     )
-    now = utcnow()
     case.closed_at = None
-    case.handled_at = None
-    case.department_id = None
-    case.handle_started_at = None
-    case.dispatch_due_at = deadlines.work_hours_after(
-        session, settings, now, settings.cases.dispatch_limit_work_hours
-    )
+    _await_dispatch(session, settings, case)
     flush(session)
     return case
 
@@ -741,6 +769,7 @@ def perform(
     """The one entry point the staff API uses: look the case up and apply the action."""
     with conflicts_as_409():
         case = get_case(session, case_no)
+        _check_allowed(session, case, action, actor)  # state, then role — before any input checks
         result = HANDLERS[action](session, settings, case, actor, data)
         session.flush()
         return result

@@ -67,6 +67,7 @@ class RequestStatus(StrEnum):
     PENDING = "pending"
     APPROVED = "approved"
     REJECTED = "rejected"
+    LAPSED = "lapsed"  # the case was returned or handled before a decision
 
 
 class Case(Timestamped, table=True):

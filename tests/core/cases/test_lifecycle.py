@@ -11,7 +11,7 @@ from sqlmodel import Session, col, select
 
 from core.calendar.service import get_calendar
 from core.cases import deadlines, intake, repository, sla
-from core.cases.errors import ConcurrentUpdate, PhotosRequired, ReasonRequired
+from core.cases.errors import ConcurrentUpdate, IllegalTransition, PhotosRequired, ReasonRequired
 from core.cases.service import ActionInput, perform
 from core.cases.workflow import Action
 from core.errors import Conflict, Invalid
@@ -266,3 +266,22 @@ def test_case_numbers_are_unique_per_day_and_channel(session: Session, city: Cit
     numbers = {report(city) for _ in range(3)}
     assert len(numbers) == 3
     assert all(number[8:10] == "WX" for number in numbers)
+
+
+def test_a_return_lapses_open_requests_and_resets_deadlines(
+    session: Session, city: City, make_case: MakeCase
+) -> None:
+    from core.models import CaseRequest, RequestStatus
+
+    case = make_case(CaseStatus.DISPATCHED)
+    act(city, case.case_no, StaffRole.HANDLER, Action.REQUEST_EXTENSION, reason="材料未到", amount=Decimal(1))
+    act(city, case.case_no, StaffRole.HANDLER, Action.RETURN, reason="不属于本单位职责")
+    request = session.exec(select(CaseRequest).where(col(CaseRequest.case_id) == case.id)).one()
+    assert request.status is RequestStatus.LAPSED
+    assert case.dispatch_due_at is not None
+    assert case.handle_due_at is not None
+    assert case.handle_due_at > case.dispatch_due_at
+    with pytest.raises(IllegalTransition):  # the state is checked before anything else
+        act(city, case.case_no, StaffRole.DISPATCHER, Action.APPROVE_EXTENSION)
+    with pytest.raises(IllegalTransition):  # not "reason required": the move itself is illegal
+        act(city, case.case_no, StaffRole.OPERATOR, Action.VOID)
