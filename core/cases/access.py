@@ -20,8 +20,8 @@ def may(session: Session, staff: StaffUser, case: Case, action: Action) -> bool:
     rule = RULES[action]
     if staff.role not in rule.roles or not staff.active:
         return False
-    if rule.scope == "assigned" and case.assigned_supervisor_id != staff.id:
-        return False
+    if rule.scope == "assigned":
+        return case.assigned_supervisor_id == staff.id  # the centre chose them: their task, wherever it is
     if rule.scope == "department" and (
         staff.department_id is None or staff.department_id != case.department_id
     ):

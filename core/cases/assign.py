@@ -16,7 +16,7 @@ def _distance(supervisor: StaffUser, case: Case) -> float:
     return haversine_m(supervisor.last_lng, supervisor.last_lat, case.lng, case.lat)
 
 
-def _covers(session: Session, supervisor: StaffUser, case: Case) -> bool:
+def covers(session: Session, supervisor: StaffUser, case: Case) -> bool:
     code = repository.area_code(session, supervisor.area_id)
     return code is None or case.community_code.startswith(code)
 
@@ -26,7 +26,7 @@ def nearest_supervisor(session: Session, case: Case) -> StaffUser | None:
     if case.responsibility_grid_code:
         candidates = repository.on_duty_supervisors_of_grid(session, case.responsibility_grid_code)
     if not candidates:
-        candidates = [s for s in repository.on_duty_supervisors(session) if _covers(session, s, case)]
+        candidates = [s for s in repository.on_duty_supervisors(session) if covers(session, s, case)]
     if not candidates:
         return None
     return min(candidates, key=lambda supervisor: (_distance(supervisor, case), supervisor.id or 0))

@@ -82,6 +82,18 @@ def _new_case(session: Session, settings: Settings, data: ReportInput, status: C
     return case
 
 
+def _same_report(session: Session, existing: Case, data: ReportInput) -> Case:
+    """A retry must be the same report: reusing a key for a different one is refused, not swallowed."""
+    category = repository.category(session, existing.category_id)
+    if (
+        category is None
+        or category.code != data.category_code
+        or existing.description != data.description.strip()
+    ):
+        raise Invalid("idempotency_key_reused", "该请求标识已用于另一条上报，请为新的上报使用新的标识")
+    return existing
+
+
 def report_by_citizen(
     session: Session, settings: Settings, *, citizen: Citizen, data: ReportInput, idempotency_key: str | None
 ) -> tuple[Case, bool]:
@@ -92,7 +104,7 @@ def report_by_citizen(
     if idempotency_key:
         existing = repository.by_idempotency_key(session, citizen.id, idempotency_key)
         if existing is not None:
-            return existing, False
+            return _same_report(session, existing, data), False
     case = _new_case(session, settings, data, CaseStatus.PENDING)
     case.reporter_citizen_id = citizen.id
     case.reporter_phone = citizen.phone or ""
@@ -106,7 +118,7 @@ def report_by_citizen(
         if idempotency_key:
             existing = repository.by_idempotency_key(session, citizen.id, idempotency_key)
             if existing is not None:
-                return existing, False
+                return _same_report(session, existing, data), False
         raise
     record_event(session, case, action="report", actor=citizen, from_status=None, note="市民上报")
     if data.upload_ids:

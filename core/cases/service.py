@@ -19,7 +19,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import Session
 
 from core.cases import assign, deadlines, repository
-from core.cases.access import require
+from core.cases.access import may_view, require
 from core.cases.errors import (
     CaseNotFound,
     ConcurrentUpdate,
@@ -27,7 +27,7 @@ from core.cases.errors import (
     PhotosRequired,
     ReasonRequired,
 )
-from core.cases.workflow import RULES, STATUS_LABELS, Action
+from core.cases.workflow import OPEN_STATUSES, RULES, STATUS_LABELS, Action
 from core.errors import Conflict, Invalid
 from core.geo import service as geo_service
 from core.kit.clock import utcnow
@@ -214,6 +214,7 @@ def accept(session: Session, settings: Settings, case: Case, actor: StaffUser, d
         expected_version=data.expected_version,
     )
     case.accepted_at = utcnow()
+    _notify(session, case, "case_accepted")
     flush(session)
     return case
 
@@ -225,6 +226,8 @@ def _assign_supervisor(session: Session, case: Case, supervisor_id: int | None) 
         supervisor = repository.staff(session, supervisor_id)
         if supervisor is None or supervisor.role is not StaffRole.SUPERVISOR or not supervisor.active:
             raise Invalid("supervisor_not_found", "指定的监督员不存在")
+        if not supervisor.on_duty or not assign.covers(session, supervisor, case):
+            raise Invalid("supervisor_unavailable", "指定的监督员不在岗或不负责该区域")
         return supervisor
     chosen = assign.nearest_supervisor(session, case)
     if chosen is None:
@@ -315,19 +318,23 @@ def register(session: Session, settings: Settings, case: Case, actor: StaffUser,
 
 
 def void(session: Session, settings: Settings, case: Case, actor: StaffUser, data: ActionInput) -> Case:
-    reason = _required_reason(Action.VOID, data)
+    # What the citizen is told is the reason (or an explicit reply), never the internal note.
+    public_reason = (data.reply or data.reason).strip()[:MAX_NOTE]
+    if not public_reason:
+        raise ReasonRequired(Action.VOID.label)
+    note = f"{public_reason}（内部备注：{data.note.strip()}）" if data.note.strip() else public_reason
     _move(
         session,
         case,
         action=Action.VOID,
         actor=actor,
         to=CaseStatus.VOIDED,
-        note=reason,
+        note=note[:MAX_NOTE],
         expected_version=data.expected_version,
     )
     case.assigned_supervisor_id = None
-    case.reply = data.reply or reason
-    _notify(session, case, "case_voided", reason=reason)
+    case.reply = public_reason
+    _notify(session, case, "case_voided", reason=public_reason)
     flush(session)
     return case
 
@@ -370,11 +377,31 @@ def dispatch(session: Session, settings: Settings, case: Case, actor: StaffUser,
     case.department_id = department.id
     event.department_id = department.id  # the history names who was dispatched to
     case.dispatched_at = now
+    _reset_handle_limit(session, case)
+    _rearm(case, "handle", "check")
     case.handle_started_at = now
     case.handle_due_at = deadlines.handle_deadline(session, settings, case)
     _notify(session, case, "case_dispatched", department=department.name)
     flush(session)
     return case
+
+
+def _reset_handle_limit(session: Session, case: Case) -> None:
+    """A new handling period starts with the register condition's limit: an extension granted to a
+    previous department (or period) does not carry over."""
+    standards = {s.id: s for s in repository.standards_of(session, case.category_id)}
+    standard = standards.get(case.register_standard_id)
+    if standard is not None:
+        case.handle_limit_kind, case.handle_limit_amount = (
+            standard.time_limit_kind,
+            standard.time_limit_amount,
+        )
+
+
+def _rearm(case: Case, *stages: str) -> None:
+    """A new period of these stages starts: they may become overdue again (history keeps old marks)."""
+    kept = [stage for stage in case.overdue_stages.split(",") if stage and stage not in stages]
+    case.overdue_stages = ",".join(kept)
 
 
 def _await_dispatch(session: Session, settings: Settings, case: Case) -> None:
@@ -383,6 +410,9 @@ def _await_dispatch(session: Session, settings: Settings, case: Case) -> None:
     case.department_id = None
     case.handle_started_at = None
     case.handled_at = None
+    case.check_due_at = None
+    _reset_handle_limit(session, case)
+    _rearm(case, "dispatch", "handle", "check")
     case.dispatch_due_at = deadlines.work_hours_after(
         session, settings, utcnow(), settings.cases.dispatch_limit_work_hours
     )
@@ -446,8 +476,10 @@ def handle(session: Session, settings: Settings, case: Case, actor: StaffUser, d
         case.reply = data.reply[:MAX_NOTE]
     elif data.note:
         case.reply = data.note[:MAX_NOTE]
+    _notify(session, case, "case_handled")
     _lapse_requests(session, case)
     attach_photos(session, case, upload_ids=data.upload_ids, owner=actor, stage=PhotoStage.HANDLING)
+    _rearm(case, "check")
     case.check_due_at = deadlines.work_hours_after(
         session, settings, now, settings.cases.check_limit_work_hours
     )
@@ -522,6 +554,8 @@ def check(session: Session, settings: Settings, case: Case, actor: StaffUser, da
         case.handle_started_at = now  # rework gets the department's full limit again
         case.handled_at = None
         case.check_due_at = None
+        _reset_handle_limit(session, case)
+        _rearm(case, "handle", "check")
         case.handle_due_at = deadlines.handle_deadline(session, settings, case)
     case.assigned_supervisor_id = None
     if data.upload_ids:
@@ -701,6 +735,7 @@ def reopen(session: Session, settings: Settings, case: Case, actor: StaffUser, d
         note=reason,
         expected_version=data.expected_version,
     )
+    _notify(session, case, "case_reopened")
     case.closed_at = None
     _await_dispatch(session, settings, case)
     flush(session)
@@ -711,10 +746,14 @@ def merge(session: Session, settings: Settings, case: Case, actor: StaffUser, da
     if not data.target_case_no:
         raise Invalid("merge_target_required", "请填写要合并到的案件编号")
     target = get_case(session, data.target_case_no)
+    if not may_view(session, actor, target):
+        raise CaseNotFound(data.target_case_no)
     if target.id == case.id:
         raise Invalid("merge_into_itself", "不能把案件合并到它自己")
-    if target.status in {CaseStatus.VOIDED, CaseStatus.MERGED}:
-        raise Invalid("merge_target_closed", f"案件 {target.case_no} 已作废或已被合并，不能作为合并目标")
+    if target.status not in OPEN_STATUSES:
+        raise Invalid(
+            "merge_target_closed", f"案件 {target.case_no} 已办结、作废或已被合并，不能作为合并目标"
+        )
     _move(
         session,
         case,

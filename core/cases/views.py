@@ -52,7 +52,8 @@ CITIZEN_STATUS: dict[CaseStatus, str] = {
 }
 
 
-def _citizen_step(session: Session, event: CaseEvent) -> TimelineEntry | None:
+def _citizen_step(session: Session, case: Case, event: CaseEvent) -> TimelineEntry | None:
+    """One history row in plain Chinese for the reporter; internal rows (and notes) are left out."""
     action, to = event.action, event.to_status
     text: str | None = None
     step = CITIZEN_STATUS[to]
@@ -65,7 +66,7 @@ def _citizen_step(session: Session, event: CaseEvent) -> TimelineEntry | None:
     elif action == Action.REGISTER:
         text = "经核实，问题已立案"
     elif action == Action.VOID:
-        text = f"不予立案：{event.note}"
+        text = f"不予立案：{case.reply}" if case.reply else "不予立案"
     elif action == Action.DISPATCH:
         department = repository.department(session, event.department_id)
         text = f"已交由{department.name}处理" if department else "已交由处置单位处理"
@@ -121,7 +122,9 @@ def citizen_summary(session: Session, case: Case) -> CitizenCaseSummary:
 def citizen_view(session: Session, settings: Settings, case: Case) -> CitizenCaseView:
     assert case.id is not None
     timeline = [
-        entry for event in repository.events(session, case.id) if (entry := _citizen_step(session, event))
+        entry
+        for event in repository.events(session, case.id)
+        if (entry := _citizen_step(session, case, event))
     ]
     closed = case.status is CaseStatus.CLOSED and case.closed_at is not None
     window_open = (

@@ -109,7 +109,7 @@ def test_the_whole_story(session: Session, city: City) -> None:
         "check",
     ]
     events = set(session.exec(select(OutboxMessage.event).where(col(OutboxMessage.case_id) == case.id)).all())
-    assert events == {"case_registered", "case_dispatched", "case_closed", "rating_invited"}
+    assert events == {"case_registered", "case_dispatched", "case_handled", "case_closed", "rating_invited"}
 
     rated = intake.rate(
         session,
@@ -285,3 +285,95 @@ def test_a_return_lapses_open_requests_and_resets_deadlines(
         act(city, case.case_no, StaffRole.DISPATCHER, Action.APPROVE_EXTENSION)
     with pytest.raises(IllegalTransition):  # not "reason required": the move itself is illegal
         act(city, case.case_no, StaffRole.OPERATOR, Action.VOID)
+
+
+def test_the_citizen_hears_the_void_reason_never_the_internal_note(
+    session: Session, city: City, make_case: MakeCase
+) -> None:
+    from core.cases.views import citizen_view
+
+    case = make_case(CaseStatus.PENDING)
+    with pytest.raises(ReasonRequired):  # a note alone is internal: no reason for the citizen
+        act(city, case.case_no, StaffRole.OPERATOR, Action.VOID, note="内部：王科长 13912345678")
+    act(
+        city,
+        case.case_no,
+        StaffRole.OPERATOR,
+        Action.VOID,
+        reason="经核实不属于城市管理范围",
+        note="内部：王科长 13912345678",
+    )
+    view = citizen_view(session, city.settings, case).model_dump_json()
+    assert "不属于城市管理范围" in view
+    assert "13912345678" not in view
+    assert "王科长" not in view
+
+
+def test_merge_only_into_an_open_case(session: Session, city: City, make_case: MakeCase) -> None:
+    closed = make_case(CaseStatus.CLOSED)
+    with pytest.raises(Invalid) as info:
+        act(
+            city,
+            make_case(CaseStatus.PENDING).case_no,
+            StaffRole.OPERATOR,
+            Action.MERGE,
+            target_case_no=closed.case_no,
+        )
+    assert info.value.code == "merge_target_closed"
+
+
+def test_an_extension_does_not_follow_the_case_to_the_next_department(
+    session: Session, city: City, make_case: MakeCase
+) -> None:
+    case = make_case(CaseStatus.DISPATCHED)
+    act(city, case.case_no, StaffRole.HANDLER, Action.REQUEST_EXTENSION, reason="材料未到", amount=Decimal(5))
+    act(city, case.case_no, StaffRole.DISPATCHER, Action.APPROVE_EXTENSION)
+    assert case.handle_limit_amount == Decimal(7)
+    act(city, case.case_no, StaffRole.HANDLER, Action.RETURN, reason="不属于本单位职责")
+    act(city, case.case_no, StaffRole.DISPATCHER, Action.DISPATCH, department_code=city.sanitation.code)
+    assert case.handle_limit_amount == city.manhole_loose.time_limit_amount
+
+
+def test_rework_can_become_overdue_again(session: Session, city: City, make_case: MakeCase) -> None:
+    case = make_case(CaseStatus.DISPATCHED)
+    case.handle_due_at = deadlines.handle_deadline(session, city.settings, case)
+    assert case.handle_due_at is not None
+    sla.mark_overdue(session, city.settings, now=case.handle_due_at + timedelta(hours=1))
+    assert case.overdue_stages == "handle"
+    handler = city.staff[StaffRole.HANDLER]
+    act(city, case.case_no, StaffRole.HANDLER, Action.HANDLE, upload_ids=(city.upload(handler),))
+    act(city, case.case_no, StaffRole.SUPERVISOR, Action.CHECK, passed=False, reason="未修好")
+    assert case.overdue_stages == ""
+    assert case.handle_due_at is not None
+    assert case.case_no in sla.mark_overdue(
+        session, city.settings, now=case.handle_due_at + timedelta(hours=1)
+    )
+    assert case.overdue_stages == "handle"
+
+
+def test_a_chosen_supervisor_must_be_on_duty(session: Session, city: City, make_case: MakeCase) -> None:
+    off_duty = city.staff_member(StaffRole.SUPERVISOR)
+    with pytest.raises(Invalid) as info:
+        act(
+            city,
+            make_case(CaseStatus.PENDING).case_no,
+            StaffRole.OPERATOR,
+            Action.SEND_VERIFY,
+            supervisor_id=off_duty.id,
+        )
+    assert info.value.code == "supervisor_unavailable"
+
+
+def test_an_idempotency_key_reused_for_another_report_is_refused(session: Session, city: City) -> None:
+    citizen = city.citizen()
+    lng, lat = city.point()
+    first = intake.ReportInput(category_code="SJ0102", description="路边垃圾堆积多日", lng=lng, lat=lat)
+    other = intake.ReportInput(category_code="BJ0101", description="井盖缺失很危险", lng=lng, lat=lat)
+    intake.report_by_citizen(
+        session, city.settings, citizen=citizen, data=first, idempotency_key="key-reused-01"
+    )
+    with pytest.raises(Invalid) as info:
+        intake.report_by_citizen(
+            session, city.settings, citizen=citizen, data=other, idempotency_key="key-reused-01"
+        )
+    assert info.value.code == "idempotency_key_reused"
