@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Generic, Literal, TypeVar
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Header, Path, Query, Response
 from pydantic import BaseModel, Field
 
 from api.deps import CitizenDep, SessionDep, SettingsDep
@@ -15,23 +15,25 @@ from core.cases.schemas import CategoryNode, CitizenCaseSummary, CitizenCaseView
 from core.cases.service import get_case
 from core.cases.views import category_tree, citizen_summary, citizen_view
 from core.geo.coords import CoordSystem
+from core.kit.text import CODE_PATTERN, CleanStr
 from core.models import Channel
 
 router = APIRouter(prefix="/api/v1", tags=["citizen"], responses=PROBLEM_RESPONSES)
 
 T = TypeVar("T")
+CaseNo = Annotated[str, Path(pattern=CODE_PATTERN, description="案件编号")]
 
 IDEMPOTENCY_KEY_PATTERN = r"^[A-Za-z0-9_\-:.]{8,64}$"
 
 
 class ReportBody(BaseModel):
-    category: str = Field(max_length=16, description="案件小类编码，如 BJ0101")
-    description: str = Field(max_length=2000)
+    category: CleanStr = Field(max_length=16, description="案件小类编码，如 BJ0101")
+    description: CleanStr = Field(max_length=2000)
     lng: float = Field(ge=-180, le=180, allow_inf_nan=False)
     lat: float = Field(ge=-90, le=90, allow_inf_nan=False)
     coord: CoordSystem = CoordSystem.GCJ02
-    address: str = Field(default="", max_length=256)
-    upload_ids: list[Annotated[str, Field(max_length=32)]] = Field(default_factory=list, max_length=9)
+    address: CleanStr = Field(default="", max_length=256)
+    upload_ids: list[Annotated[str, Field(pattern=CODE_PATTERN)]] = Field(default_factory=list, max_length=9)
     anonymous: bool = False
     public: bool = True
     channel: Literal["miniprogram", "app", "web"] = "miniprogram"
@@ -44,7 +46,7 @@ class Page(BaseModel, Generic[T]):
 
 class RatingBody(BaseModel):
     stars: int = Field(ge=1, le=5)
-    comment: str = Field(default="", max_length=500)
+    comment: CleanStr = Field(default="", max_length=500)
 
 
 @router.get("/categories", response_model=list[CategoryNode], summary="案件类别（含立案条件提示）")
@@ -98,7 +100,7 @@ def my_reports(
 
 @router.get("/reports/{case_no}", response_model=CitizenCaseView, summary="案件进度")
 def report_detail(
-    case_no: str, session: SessionDep, settings: SettingsDep, citizen: CitizenDep
+    case_no: CaseNo, session: SessionDep, settings: SettingsDep, citizen: CitizenDep
 ) -> CitizenCaseView:
     case = get_case(session, case_no)
     if case.reporter_citizen_id != citizen.id:
@@ -108,7 +110,7 @@ def report_detail(
 
 @router.post("/reports/{case_no}/rating", response_model=CitizenCaseView, summary="评价办理结果")
 def rate(
-    case_no: str, body: RatingBody, session: SessionDep, settings: SettingsDep, citizen: CitizenDep
+    case_no: CaseNo, body: RatingBody, session: SessionDep, settings: SettingsDep, citizen: CitizenDep
 ) -> CitizenCaseView:
     case = intake.rate(
         session, settings, citizen=citizen, case_no=case_no, stars=body.stars, comment=body.comment

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import SessionDep, SettingsDep, StaffDep
 from api.errors import PROBLEM_RESPONSES
-from api.routes.reports import Page, ReportBody
+from api.routes.reports import CaseNo, Page, ReportBody
 from core.cases import intake
 from core.cases.access import may_view
 from core.cases.errors import CaseNotFound
@@ -19,6 +19,7 @@ from core.cases.schemas import StaffCaseSummary, StaffCaseView
 from core.cases.service import ActionInput, get_case, perform
 from core.cases.views import staff_summary, staff_view
 from core.cases.workflow import Action
+from core.kit.text import CODE_PATTERN, CleanStr, DbId
 from core.models import Priority
 from core.staff import service as staff_service
 
@@ -26,21 +27,21 @@ router = APIRouter(prefix="/api/v1/staff", tags=["staff"], responses=PROBLEM_RES
 
 
 class ActionBody(BaseModel):
-    note: str = Field(default="", max_length=1000)
-    reason: str = Field(default="", max_length=1000)
-    reply: str = Field(default="", max_length=1000, description="给市民的答复")
+    note: CleanStr = Field(default="", max_length=1000)
+    reason: CleanStr = Field(default="", max_length=1000)
+    reply: CleanStr = Field(default="", max_length=1000, description="给市民的答复")
     department: str | None = Field(
         default=None, max_length=32, description="派遣部门编码；缺省为系统推荐部门"
     )
-    register_standard_id: int | None = None
-    category: str | None = Field(default=None, max_length=16, description="立案时可更正小类")
+    register_standard_id: DbId | None = None
+    category: str | None = Field(default=None, pattern=CODE_PATTERN, description="立案时可更正小类")
     priority: Priority | None = None
-    upload_ids: list[Annotated[str, Field(max_length=32)]] = Field(default_factory=list, max_length=9)
+    upload_ids: list[Annotated[str, Field(pattern=CODE_PATTERN)]] = Field(default_factory=list, max_length=9)
     amount: Decimal | None = Field(default=None, gt=0, le=1000, max_digits=8, decimal_places=2)
     passed: bool | None = Field(default=None, description="核实/核查结果")
-    target_case_no: str | None = Field(default=None, max_length=32)
-    supervisor_id: int | None = None
-    version: int | None = Field(default=None, description="乐观锁：客户端看到的案件版本")
+    target_case_no: str | None = Field(default=None, pattern=CODE_PATTERN)
+    supervisor_id: DbId | None = None
+    version: DbId | None = Field(default=None, description="乐观锁：客户端看到的案件版本")
 
 
 class DutyBody(BaseModel):
@@ -62,7 +63,9 @@ def cases(
 
 
 @router.get("/cases/{case_no}", response_model=StaffCaseView, summary="案件详情与历史")
-def case_detail(case_no: str, session: SessionDep, settings: SettingsDep, staff: StaffDep) -> StaffCaseView:
+def case_detail(
+    case_no: CaseNo, session: SessionDep, settings: SettingsDep, staff: StaffDep
+) -> StaffCaseView:
     case = get_case(session, case_no)
     if not may_view(session, staff, case):
         raise CaseNotFound(case_no)
@@ -71,7 +74,7 @@ def case_detail(case_no: str, session: SessionDep, settings: SettingsDep, staff:
 
 @router.post("/cases/{case_no}/actions/{action}", response_model=StaffCaseView, summary="办理案件")
 def act(
-    case_no: str,
+    case_no: CaseNo,
     action: Action,
     body: ActionBody,
     session: SessionDep,

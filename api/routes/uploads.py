@@ -17,6 +17,7 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 from api.deps import PrincipalDep, SessionDep, SettingsDep
 from api.errors import PROBLEM_RESPONSES
 from core.cases.photos import Variant, photo_bytes
+from core.kit.text import CODE_PATTERN
 from core.uploads import service as uploads
 from core.uploads.errors import UploadEmpty, UploadNoFile, UploadTooLarge
 from core.uploads.schemas import UploadOut
@@ -120,7 +121,7 @@ def create_upload(
 def get_upload(
     session: SessionDep,
     principal: PrincipalDep,
-    upload_id: Annotated[str, Path(max_length=32, description="照片编号")],
+    upload_id: Annotated[str, Path(pattern=CODE_PATTERN, description="照片编号")],
 ) -> UploadOut:
     return UploadOut.of(uploads.get_for_owner(session, upload_id=upload_id, owner=principal))
 
@@ -132,7 +133,11 @@ def get_upload(
     responses={200: {"content": {"image/jpeg": {}}}},
 )
 def photo(
-    upload_id: str, variant: Variant, session: SessionDep, settings: SettingsDep, principal: PrincipalDep
+    upload_id: Annotated[str, Path(pattern=CODE_PATTERN, description="照片编号")],
+    variant: Variant,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
 ) -> Response:
     data = photo_bytes(
         session, storage_for(settings.storage), principal=principal, upload_id=upload_id, variant=variant

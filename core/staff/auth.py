@@ -15,6 +15,7 @@ from sqlmodel import Session
 
 from core.auth.service import token_for
 from core.errors import Unauthorized
+from core.kit.text import CleanStr
 from core.models import StaffRole, StaffUser
 from core.settings import Settings
 from core.staff import repository
@@ -28,8 +29,8 @@ class InvalidCredentials(Unauthorized):
 
 
 class StaffLogin(BaseModel):
-    username: str = Field(min_length=1, max_length=64)
-    password: str = Field(min_length=1, max_length=256)
+    username: CleanStr = Field(min_length=1, max_length=64)
+    password: CleanStr = Field(min_length=1, max_length=256)
 
 
 class DepartmentRef(BaseModel):

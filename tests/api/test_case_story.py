@@ -252,3 +252,44 @@ def test_off_duty_supervisors_get_no_tasks(client: TestClient, city: City) -> No
     )
     assert on.status_code == 200
     staff_act(client, city, StaffRole.OPERATOR, case_no, "send_verify")
+
+
+def test_control_characters_and_huge_numbers_are_refused_not_500(client: TestClient, city: City) -> None:
+    citizen = city.citizen()
+    operator = city.headers(city.staff[StaffRole.OPERATOR])
+    lng, lat = city.point()
+    report = {
+        "category": "SJ0102",
+        "description": "路边垃圾\x00堆积多日",
+        "lng": lng,
+        "lat": lat,
+        "coord": "wgs84",
+    }
+    probes = [
+        client.post("/api/v1/reports", json=report, headers=city.headers(citizen)),
+        client.post(
+            "/api/v1/reports",
+            json={**report, "description": "路边垃圾堆积多日", "upload_ids": ["a\x00b"]},
+            headers=city.headers(citizen),
+        ),
+        client.get("/api/v1/reports/2026%001121WX0001", headers=city.headers(citizen)),
+        client.get("/api/v1/staff/cases/2026%001121WX0001", headers=operator),
+        client.post(
+            "/api/v1/staff/cases/20261121WX0001/actions/void", json={"reason": "x\x00"}, headers=operator
+        ),
+        client.post(
+            "/api/v1/staff/cases/20261121WX0001/actions/send_verify",
+            json={"supervisor_id": 2**40},
+            headers=operator,
+        ),
+        client.post(
+            "/api/v1/staff/cases/20261121WX0001/actions/register",
+            json={"register_standard_id": 2**70},
+            headers=operator,
+        ),
+        client.post("/api/v1/staff/auth/login", json={"username": "ad\x00min", "password": "x"}),
+        client.get("/api/v1/uploads/ab%00cd", headers=city.headers(citizen)),
+    ]
+    for response in probes:
+        assert response.status_code == 422, (response.request.url, response.text)
+        assert response.json()["code"] == "invalid_request"
