@@ -9,7 +9,7 @@ from sqlmodel import Session, col, select
 
 from core.cases import repository
 from core.cases.access import visible_condition
-from core.cases.workflow import RULES, Action
+from core.cases.workflow import OPEN_STATUSES, RULES, Action
 from core.models import Case, CaseRequest, CaseStatus, RequestStatus, StaffUser
 
 
@@ -59,8 +59,24 @@ def condition_for(staff: StaffUser, queue: Queue) -> sa.ColumnElement[bool]:
         pending = select(CaseRequest.case_id).where(col(CaseRequest.status) == RequestStatus.PENDING)
         return col(Case.id).in_(pending)
     if queue is Queue.OVERDUE:
-        return col(Case.overdue).is_(True)
+        # Open cases marked overdue that this account can move on (or, for leaders, urge).
+        actionable = [condition_for(staff, q) for q in ACTION_QUEUES]
+        if staff.role in RULES[Action.URGE].roles:
+            actionable.append(sa.true())
+        return sa.and_(
+            col(Case.overdue).is_(True), col(Case.status).in_(list(OPEN_STATUSES)), sa.or_(*actionable)
+        )
     return sa.true()
+
+
+ACTION_QUEUES = (
+    Queue.TO_VERIFY,
+    Queue.TO_REGISTER,
+    Queue.TO_DISPATCH,
+    Queue.TO_HANDLE,
+    Queue.TO_CHECK,
+    Queue.TO_APPROVE,
+)
 
 
 def list_queue(

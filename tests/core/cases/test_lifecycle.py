@@ -377,3 +377,26 @@ def test_an_idempotency_key_reused_for_another_report_is_refused(session: Sessio
             session, city.settings, citizen=citizen, data=other, idempotency_key="key-reused-01"
         )
     assert info.value.code == "idempotency_key_reused"
+
+
+def test_the_overdue_queue_lists_open_cases_the_user_can_act_on(
+    session: Session, city: City, make_case: MakeCase
+) -> None:
+    from core.cases.queues import Queue, list_queue
+
+    pending, dispatched, closed = (
+        make_case(status) for status in (CaseStatus.PENDING, CaseStatus.DISPATCHED, CaseStatus.CLOSED)
+    )
+    for case in (pending, dispatched, closed):
+        case.overdue = True
+        session.add(case)
+    session.flush()
+
+    def overdue(role: StaffRole) -> set[str]:
+        cases, _ = list_queue(session, city.staff[role], Queue.OVERDUE, limit=50, offset=0)
+        return {case.case_no for case in cases}
+
+    assert overdue(StaffRole.OPERATOR) == {pending.case_no}
+    assert overdue(StaffRole.HANDLER) == {dispatched.case_no}
+    assert overdue(StaffRole.LEADER) == {pending.case_no, dispatched.case_no}
+    assert closed.case_no not in overdue(StaffRole.SHIFT_LEAD)
