@@ -13,7 +13,7 @@ from core.cases import intake, repository
 from core.cases.errors import CaseNotFound
 from core.cases.schemas import CategoryNode, CitizenCaseSummary, CitizenCaseView
 from core.cases.service import get_case
-from core.cases.views import category_tree, citizen_summary, citizen_view
+from core.cases.views import category_tree, citizen_summaries, citizen_view
 from core.geo.coords import CoordSystem
 from core.kit.text import CODE_PATTERN, CleanStr
 from core.models import Channel
@@ -95,7 +95,7 @@ def my_reports(
 ) -> Page[CitizenCaseSummary]:
     assert citizen.id is not None
     cases, total = repository.cases_of_citizen(session, citizen.id, limit=limit, offset=offset)
-    return Page(items=[citizen_summary(session, case) for case in cases], total=total)
+    return Page(items=citizen_summaries(session, cases), total=total)
 
 
 @router.get("/reports/{case_no}", response_model=CitizenCaseView, summary="案件进度")

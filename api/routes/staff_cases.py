@@ -17,7 +17,7 @@ from core.cases.errors import CaseNotFound
 from core.cases.queues import Queue, list_queue
 from core.cases.schemas import StaffCaseSummary, StaffCaseView
 from core.cases.service import ActionInput, get_case, perform
-from core.cases.views import staff_summary, staff_view
+from core.cases.views import staff_summaries, staff_view
 from core.cases.workflow import Action
 from core.kit.text import CODE_PATTERN, CleanStr, DbId
 from core.models import Priority
@@ -59,7 +59,7 @@ def cases(
     offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
 ) -> Page[StaffCaseSummary]:
     rows, total = list_queue(session, staff, queue, limit=limit, offset=offset)
-    return Page(items=[staff_summary(session, case) for case in rows], total=total)
+    return Page(items=staff_summaries(session, rows), total=total)
 
 
 @router.get("/cases/{case_no}", response_model=StaffCaseView, summary="案件详情与历史")

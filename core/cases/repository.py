@@ -252,3 +252,17 @@ def system_urged_since(session: Session, case: Case, since: datetime) -> bool:
 
 def cases_of_citizen(session: Session, citizen_id: int, *, limit: int, offset: int) -> tuple[list[Case], int]:
     return cases_where(session, col(Case.reporter_citizen_id) == citizen_id, limit=limit, offset=offset)
+
+
+def categories_by_ids(session: Session, ids: set[int]) -> dict[int, Category]:
+    if not ids:
+        return {}
+    rows = session.exec(select(Category).where(col(Category.id).in_(sorted(ids)))).all()
+    return {row.id: row for row in rows if row.id is not None}
+
+
+def departments_by_ids(session: Session, ids: set[int]) -> dict[int, Department]:
+    if not ids:
+        return {}
+    rows = session.exec(select(Department).where(col(Department.id).in_(sorted(ids)))).all()
+    return {row.id: row for row in rows if row.id is not None}

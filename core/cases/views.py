@@ -26,7 +26,16 @@ from core.cases.schemas import (
 from core.cases.service import suggested_department
 from core.cases.workflow import ACTION_LABELS, STATUS_LABELS, Action
 from core.kit.clock import utcnow
-from core.models import Case, CaseEvent, CaseStatus, Category, PhotoStage, RegisterStandard, StaffUser
+from core.models import (
+    Case,
+    CaseEvent,
+    CaseStatus,
+    Category,
+    Department,
+    PhotoStage,
+    RegisterStandard,
+    StaffUser,
+)
 from core.settings import Settings
 
 EVENT_LABELS: dict[str, str] = {
@@ -108,15 +117,22 @@ def _category_name(session: Session, case: Case) -> str:
     return category.name if category else ""
 
 
-def citizen_summary(session: Session, case: Case) -> CitizenCaseSummary:
+def citizen_summary(session: Session, case: Case, *, category: Category | None = None) -> CitizenCaseSummary:
+    category = category or repository.category(session, case.category_id)
     return CitizenCaseSummary(
         case_no=case.case_no,
         status=CITIZEN_STATUS[case.status],
-        category=_category_name(session, case),
+        category=category.name if category else "",
         description=case.description,
         address=case.address,
         reported_at=case.created_at,
     )
+
+
+def citizen_summaries(session: Session, cases: list[Case]) -> list[CitizenCaseSummary]:
+    """A page of summaries with one query for all their categories."""
+    categories = repository.categories_by_ids(session, {case.category_id for case in cases})
+    return [citizen_summary(session, case, category=categories.get(case.category_id)) for case in cases]
 
 
 def citizen_view(session: Session, settings: Settings, case: Case) -> CitizenCaseView:
@@ -158,9 +174,15 @@ def _standard_view(standard: RegisterStandard) -> StandardView:
     )
 
 
-def staff_summary(session: Session, case: Case) -> StaffCaseSummary:
-    category = repository.category(session, case.category_id)
-    department = repository.department(session, case.department_id)
+def staff_summary(
+    session: Session,
+    case: Case,
+    *,
+    category: Category | None = None,
+    department: Department | None = None,
+) -> StaffCaseSummary:
+    category = category or repository.category(session, case.category_id)
+    department = department or repository.department(session, case.department_id)
     names = _area_names(session, case)
     return StaffCaseSummary(
         case_no=case.case_no,
@@ -185,6 +207,23 @@ def staff_summary(session: Session, case: Case) -> StaffCaseSummary:
         overdue=case.overdue,
         version=case.version,
     )
+
+
+def staff_summaries(session: Session, cases: list[Case]) -> list[StaffCaseSummary]:
+    """A page of summaries with one query each for all their categories and departments."""
+    categories = repository.categories_by_ids(session, {case.category_id for case in cases})
+    departments = repository.departments_by_ids(
+        session, {case.department_id for case in cases if case.department_id is not None}
+    )
+    return [
+        staff_summary(
+            session,
+            case,
+            category=categories.get(case.category_id),
+            department=departments.get(case.department_id) if case.department_id is not None else None,
+        )
+        for case in cases
+    ]
 
 
 def _area_names(session: Session, case: Case) -> dict[str, str]:

@@ -293,3 +293,32 @@ def test_control_characters_and_huge_numbers_are_refused_not_500(client: TestCli
     for response in probes:
         assert response.status_code == 422, (response.request.url, response.text)
         assert response.json()["code"] == "invalid_request"
+
+
+def test_listing_a_queue_does_not_query_per_case(client: TestClient, city: City, session: object) -> None:
+    from sqlalchemy import event
+    from sqlmodel import Session
+
+    from tests.fixtures.cases import make_case_in
+
+    assert isinstance(session, Session)
+    for index in range(20):
+        make_case_in(city, index % 2)
+    statements: list[str] = []
+    connection = session.connection()
+
+    def count(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    event.listen(connection, "before_cursor_execute", count)
+    try:
+        response = client.get(
+            "/api/v1/staff/cases",
+            params={"limit": 50},
+            headers=city.headers(city.staff[StaffRole.SHIFT_LEAD]),
+        )
+    finally:
+        event.remove(connection, "before_cursor_execute", count)
+    assert response.status_code == 200
+    assert response.json()["total"] >= 20
+    assert len(statements) <= 12, statements
