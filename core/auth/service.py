@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlmodel import Session
 
+from core.auth import repository
 from core.auth.tokens import SubjectKind, issue_token, read_token
 from core.errors import Unauthorized
 from core.kit.clock import utcnow
@@ -37,9 +38,9 @@ def principal_for(session: Session, settings: Settings, token: str) -> Principal
     if claims is None:
         raise NotAuthenticated()
     principal: Principal | None = (
-        session.get(Citizen, claims.subject_id)
+        repository.citizen(session, claims.subject_id)
         if claims.kind is SubjectKind.CITIZEN
-        else session.get(StaffUser, claims.subject_id)
+        else repository.staff(session, claims.subject_id)
     )
     if principal is None or not principal.active or principal.token_version != claims.version:
         raise NotAuthenticated()

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
+from core.cases import repository
 from core.cases.access import may_view
 from core.errors import NotFound
-from core.models import Case, CasePhoto, Citizen, PhotoStage, StaffUser, Upload, UploadStatus
+from core.models import Citizen, PhotoStage, StaffUser, Upload, UploadStatus
 from core.uploads import repository as upload_repository
 from core.uploads.service import owner_of
 from core.uploads.storage import Storage
@@ -32,15 +33,10 @@ class PhotoNotFound(NotFound):
         super().__init__("photo_not_found", "照片不存在或尚未处理完成")
 
 
-def _cases_showing(session: Session, upload_id: str) -> list[tuple[CasePhoto, Case]]:
-    stmt = select(CasePhoto, Case).join(Case, col(Case.id) == col(CasePhoto.case_id))
-    return list(session.exec(stmt.where(col(CasePhoto.upload_id) == upload_id)).all())
-
-
 def may_see(session: Session, principal: Citizen | StaffUser, upload: Upload) -> bool:
     if owner_of(principal) == (upload.owner_kind, upload.owner_id):
         return True
-    for photo, case in _cases_showing(session, upload.id):
+    for photo, case in repository.cases_showing_upload(session, upload.id):
         if isinstance(principal, StaffUser) and may_view(session, principal, case):
             return True
         reporter = isinstance(principal, Citizen) and case.reporter_citizen_id == principal.id

@@ -5,12 +5,12 @@ from __future__ import annotations
 from enum import StrEnum
 
 import sqlalchemy as sa
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col
 
 from core.cases import repository
 from core.cases.access import visible_condition
 from core.cases.workflow import OPEN_STATUSES, RULES, Action
-from core.models import Case, CaseRequest, CaseStatus, RequestStatus, StaffUser
+from core.models import Case, CaseStatus, StaffUser
 
 
 class Queue(StrEnum):
@@ -56,8 +56,7 @@ def condition_for(staff: StaffUser, queue: Queue) -> sa.ColumnElement[bool]:
     if queue is Queue.TO_APPROVE:
         if staff.role not in RULES[Action.APPROVE_EXTENSION].roles:
             return NOTHING
-        pending = select(CaseRequest.case_id).where(col(CaseRequest.status) == RequestStatus.PENDING)
-        return col(Case.id).in_(pending)
+        return repository.cases_with_pending_requests()
     if queue is Queue.OVERDUE:
         # Open cases marked overdue that this account can move on (or, for leaders, urge).
         actionable = [condition_for(staff, q) for q in ACTION_QUEUES]

@@ -266,3 +266,16 @@ def departments_by_ids(session: Session, ids: set[int]) -> dict[int, Department]
         return {}
     rows = session.exec(select(Department).where(col(Department.id).in_(sorted(ids)))).all()
     return {row.id: row for row in rows if row.id is not None}
+
+
+def cases_showing_upload(session: Session, upload_id: str) -> list[tuple[CasePhoto, Case]]:
+    stmt = select(CasePhoto, Case).join(Case, col(Case.id) == col(CasePhoto.case_id))
+    return [
+        (photo, case) for photo, case in session.exec(stmt.where(col(CasePhoto.upload_id) == upload_id)).all()
+    ]
+
+
+def cases_with_pending_requests() -> sa.ColumnElement[bool]:
+    """A condition: the case has an extension or suspension request waiting for a decision."""
+    pending = select(CaseRequest.case_id).where(col(CaseRequest.status) == RequestStatus.PENDING)
+    return col(Case.id).in_(pending)

@@ -22,6 +22,7 @@ from core.citizens import repository as citizens_repository
 from core.jobs import JOBS
 from core.kit.clock import utcnow
 from core.models import OutboxMessage, OutboxStatus
+from core.notify import repository
 from core.notify.sms import SmsError, SmsGateway, mask_phone
 from core.notify.templates import TemplateError, render
 
@@ -67,7 +68,7 @@ def deliver(
     ``final_attempt``: the job queue will not run this again, so a retryable failure is final too.
     """
     # A primary-key lookup, locked until commit (PostgreSQL; SQLite serialises writers anyway).
-    message = session.get(OutboxMessage, message_id, with_for_update=True, populate_existing=True)
+    message = repository.for_update(session, message_id)
     if message is None:
         log.warning("outbox message %s does not exist", message_id)
         return None

@@ -10,10 +10,11 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from core.jobs import enqueue
 from core.models import OutboxMessage
+from core.notify import repository
 
 
 def record(
@@ -23,15 +24,7 @@ def record(
     recipients = sorted(set(citizen_ids))
     if not recipients:
         return []
-    existing = set(
-        session.exec(
-            select(OutboxMessage.citizen_id).where(
-                col(OutboxMessage.case_id) == case_id,
-                col(OutboxMessage.event) == event,
-                col(OutboxMessage.citizen_id).in_(recipients),
-            )
-        ).all()
-    )
+    existing = repository.already_told(session, case_id=case_id, event=event, citizen_ids=recipients)
     body = json.dumps(payload, ensure_ascii=False, sort_keys=True)
     messages = [
         OutboxMessage(case_id=case_id, citizen_id=citizen_id, event=event, payload=body)
