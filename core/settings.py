@@ -68,6 +68,9 @@ class AuthSettings(BaseModel):
     sms_codes_per_phone_per_hour: int = 5
     sms_code_resend_interval_s: int = 60
     sms_codes_per_ip_per_hour: int = 30
+    staff_login_window_s: int = 900
+    staff_login_failures_per_username: int = 10
+    staff_login_failures_per_ip: int = 50
 
 
 class CaseSettings(BaseModel):

@@ -77,9 +77,16 @@ def citizen_me(citizen: CitizenDep) -> CitizenOut:
 
 @staff_router.post("/auth/login", response_model=StaffToken, summary="工作人员登录")
 def staff_login(
-    body: StaffLogin, response: Response, session: SessionDep, settings: SettingsDep
+    body: StaffLogin, request: Request, response: Response, session: SessionDep, settings: SettingsDep
 ) -> StaffToken:
-    token = staff_auth.login(session, settings=settings, username=body.username, password=body.password)
+    client_ip = request.client.host if request.client else ""
+    try:
+        token = staff_auth.login(
+            session, settings=settings, username=body.username, password=body.password, client_ip=client_ip
+        )
+    except staff_auth.CredentialsRejected:
+        session.commit()  # keep the counted failure (the throttle), then answer the error
+        raise
     _no_store(response)
     return token
 

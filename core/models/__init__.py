@@ -24,7 +24,7 @@ from core.models.departments import Department, DepartmentKind
 from core.models.imports import ImportBatch
 from core.models.outbox import OutboxMessage, OutboxStatus
 from core.models.places import Place, PlaceKind
-from core.models.staff import StaffRole, StaffUser, SupervisorGrid
+from core.models.staff import LoginFailure, StaffRole, StaffUser, SupervisorGrid
 from core.models.uploads import OwnerKind, Upload, UploadStatus
 
 __all__ = [
@@ -48,6 +48,7 @@ __all__ = [
     "Department",
     "DepartmentKind",
     "ImportBatch",
+    "LoginFailure",
     "OutboxMessage",
     "OutboxStatus",
     "OwnerKind",

@@ -7,6 +7,7 @@ from enum import StrEnum
 
 from sqlmodel import Field, SQLModel
 
+from core.kit.clock import utcnow
 from core.kit.sqltypes import StrEnumType, UTCDateTime
 from core.models.base import Timestamped
 
@@ -63,3 +64,14 @@ class SupervisorGrid(SQLModel, table=True):
 
     staff_id: int = Field(foreign_key="staff_user.id", primary_key=True)
     responsibility_grid_id: int = Field(foreign_key="responsibility_grid.id", primary_key=True, index=True)
+
+
+class LoginFailure(SQLModel, table=True):
+    """A failed staff password login, counted per username and per client address to throttle guessing."""
+
+    __tablename__ = "login_failure"
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(max_length=64, index=True)
+    client_ip: str = Field(default="", max_length=64, index=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)

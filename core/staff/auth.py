@@ -7,6 +7,7 @@ usernames exist.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import cache
 from typing import Literal
 
@@ -14,7 +15,8 @@ from pydantic import BaseModel, Field
 from sqlmodel import Session
 
 from core.auth.service import token_for
-from core.errors import Unauthorized
+from core.errors import RateLimited, Unauthorized
+from core.kit.clock import utcnow
 from core.kit.text import CleanStr
 from core.models import StaffRole, StaffUser
 from core.settings import Settings
@@ -69,14 +71,38 @@ def _dummy_hash() -> str:
     return hash_password("zhcg-no-such-account")
 
 
-def login(session: Session, *, settings: Settings, username: str, password: str) -> StaffToken:
-    account = repository.by_username(session, username.strip())
+class CredentialsRejected(InvalidCredentials):
+    """A refused login that was counted: the entry point commits the count before answering."""
+
+
+def _throttle(session: Session, settings: Settings, *, username: str, client_ip: str) -> None:
+    window = settings.auth.staff_login_window_s
+    by_user, by_ip = repository.login_failures_since(
+        session, username=username, client_ip=client_ip, since=utcnow() - timedelta(seconds=window)
+    )
+    if by_user >= settings.auth.staff_login_failures_per_username or (
+        client_ip and by_ip >= settings.auth.staff_login_failures_per_ip
+    ):
+        minutes = max(1, window // 60)
+        raise RateLimited(
+            "login_rate_limited", f"登录失败次数过多，请 {minutes} 分钟后再试", retry_after=window
+        )
+
+
+def login(
+    session: Session, *, settings: Settings, username: str, password: str, client_ip: str = ""
+) -> StaffToken:
+    username = username.strip()
+    _throttle(session, settings, username=username, client_ip=client_ip)
+    account = repository.by_username(session, username)
+    user = None
     if account is None or not account.active:
         verify_password(_dummy_hash(), password)
-        raise InvalidCredentials()
-    user = staff_service.authenticate(session, username=account.username, password=password)
+    else:
+        user = staff_service.authenticate(session, username=account.username, password=password)
     if user is None:
-        raise InvalidCredentials()
+        repository.record_login_failure(session, username=username, client_ip=client_ip)
+        raise CredentialsRejected()
     token, ttl = token_for(settings, user)
     return StaffToken(token=token, expires_in=ttl, staff=profile(session, user))
 

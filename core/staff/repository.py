@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
+import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from core.models import AdminArea, Department, StaffUser
@@ -30,3 +33,26 @@ def assigned_grid_ids(session: Session, staff_id: int) -> set[int]:
 
     stmt = select(SupervisorGrid.responsibility_grid_id).where(col(SupervisorGrid.staff_id) == staff_id)
     return set(session.exec(stmt).all())
+
+
+def login_failures_since(
+    session: Session, *, username: str, client_ip: str, since: datetime
+) -> tuple[int, int]:
+    """Failed logins since ``since``: (for this username, from this address)."""
+    from core.models import LoginFailure
+
+    def count(*conditions: sa.ColumnElement[bool]) -> int:
+        stmt = sa.select(sa.func.count()).select_from(LoginFailure).where(*conditions)
+        return int(session.execute(stmt).scalar_one())
+
+    recent = col(LoginFailure.created_at) >= since
+    by_user = count(recent, col(LoginFailure.username) == username)
+    by_ip = count(recent, col(LoginFailure.client_ip) == client_ip) if client_ip else 0
+    return by_user, by_ip
+
+
+def record_login_failure(session: Session, *, username: str, client_ip: str) -> None:
+    from core.models import LoginFailure
+
+    session.add(LoginFailure(username=username[:64], client_ip=client_ip[:64]))
+    session.flush()

@@ -345,3 +345,20 @@ def test_openapi_documents_the_auth_endpoints(client: TestClient) -> None:
         paths
     )
     assert "429" in paths["/api/v1/auth/sms-code"]["post"]["responses"]
+
+
+def test_staff_login_is_throttled_after_repeated_failures(
+    client: TestClient, handler: StaffUser, settings: Settings
+) -> None:
+    limit = settings.auth.staff_login_failures_per_username
+    for _ in range(limit):
+        wrong = client.post(
+            "/api/v1/staff/auth/login", json={"username": handler.username, "password": "wrong-guess"}
+        )
+        assert wrong.status_code == 401
+    blocked = client.post(
+        "/api/v1/staff/auth/login", json={"username": handler.username, "password": PASSWORD}
+    )
+    assert blocked.status_code == 429
+    assert blocked.json()["code"] == "login_rate_limited"
+    assert int(blocked.headers["retry-after"]) > 0
