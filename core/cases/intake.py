@@ -8,9 +8,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from core.cases import deadlines, repository
+from core.cases.errors import CaseNotFound
 from core.cases.numbers import next_case_no
-from core.cases.service import attach_photos, flush, record_event
-from core.errors import Forbidden, Invalid
+from core.cases.service import attach_photos, flush, get_case, record_event
+from core.errors import Conflict, Forbidden, Invalid
 from core.geo import service as geo_service
 from core.geo.coords import CoordSystem
 from core.kit.clock import to_local, utcnow
@@ -155,18 +156,12 @@ def rate(
     session: Session, settings: Settings, *, citizen: Citizen, case_no: str, stars: int, comment: str
 ) -> Case:
     """The reporter rates a closed case, once, within the rating window."""
-    from core.cases.service import get_case
-
     case = get_case(session, case_no)
     if case.reporter_citizen_id != citizen.id:
-        from core.cases.errors import CaseNotFound
-
         raise CaseNotFound(case_no)  # another citizen's case does not exist for this citizen
     if case.status is not CaseStatus.CLOSED or case.closed_at is None:
         raise Invalid("rating_not_open", "案件办结后才能评价")
     if case.rating is not None:
-        from core.errors import Conflict
-
         raise Conflict("already_rated", "您已评价过该案件")
     if (utcnow() - case.closed_at).days > settings.cases.rating_window_days:
         raise Invalid("rating_window_closed", f"办结 {settings.cases.rating_window_days} 天后不再接受评价")
