@@ -43,6 +43,7 @@ JOBS: dict[str, JobSpec] = {
     "system.ping": JobSpec("workers.jobs.system.ping", retries=()),
     "calendar.check_years": JobSpec("workers.jobs.calendar.check_years"),
     "notify.deliver": JobSpec("workers.jobs.notify.deliver", queue="notify"),
+    "notify.sweep": JobSpec("workers.jobs.notify.sweep", queue="notify"),
     "uploads.derive": JobSpec("workers.jobs.uploads.derive", queue="photos"),
     "cases.mark_overdue": JobSpec("workers.jobs.cases.mark_overdue"),
 }

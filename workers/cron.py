@@ -23,6 +23,7 @@ class Periodic:
 SCHEDULE: tuple[Periodic, ...] = (
     Periodic("calendar.check_years", every_s=6 * 3600),
     Periodic("cases.mark_overdue", every_s=300),
+    Periodic("notify.sweep", every_s=600),
 )
 
 

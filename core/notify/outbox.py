@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlmodel import Session
@@ -36,3 +37,15 @@ def record(
     for message in messages:
         enqueue(session, "notify.deliver", message_id=message.id)
     return messages
+
+
+SWEEP_AFTER = timedelta(minutes=10)
+
+
+def requeue_stale(session: Session, *, now: datetime) -> list[int]:
+    """Messages still pending long after they were written lost their job (e.g. Redis was down at
+    commit): queue them again. Delivery is idempotent, so a message queued twice is sent once."""
+    ids = repository.stale_pending_ids(session, older_than=now - SWEEP_AFTER)
+    for message_id in ids:
+        enqueue(session, "notify.deliver", message_id=message_id)
+    return ids

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlmodel import Session, col, select
 
-from core.models import OutboxMessage
+from core.models import OutboxMessage, OutboxStatus
 
 
 def already_told(session: Session, *, case_id: int | None, event: str, citizen_ids: list[int]) -> set[int]:
@@ -18,3 +20,13 @@ def already_told(session: Session, *, case_id: int | None, event: str, citizen_i
 
 def for_update(session: Session, message_id: int) -> OutboxMessage | None:
     return session.get(OutboxMessage, message_id, with_for_update=True, populate_existing=True)
+
+
+def stale_pending_ids(session: Session, *, older_than: datetime, limit: int = 500) -> list[int]:
+    stmt = (
+        select(OutboxMessage.id)
+        .where(col(OutboxMessage.status) == OutboxStatus.PENDING, col(OutboxMessage.updated_at) < older_than)
+        .order_by(col(OutboxMessage.id))
+        .limit(limit)
+    )
+    return [message_id for message_id in session.exec(stmt).all() if message_id is not None]

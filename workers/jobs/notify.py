@@ -25,3 +25,12 @@ def deliver(message_id: int) -> None:
             deferred = exc  # commit the counted attempt and its error first …
     if deferred is not None:
         raise deferred  # … then fail this run so RQ retries it with the job spec's back-off
+
+
+def sweep() -> None:
+    """Periodic: queue again the messages whose delivery job was lost."""
+    from core.kit.clock import utcnow
+    from core.notify.outbox import requeue_stale
+
+    with job_session() as session:
+        requeue_stale(session, now=utcnow())
