@@ -279,3 +279,36 @@ def cases_with_pending_requests() -> sa.ColumnElement[bool]:
     """A condition: the case has an extension or suspension request waiting for a decision."""
     pending = select(CaseRequest.case_id).where(col(CaseRequest.status) == RequestStatus.PENDING)
     return col(Case.id).in_(pending)
+
+
+def open_public_in_box(
+    session: Session,
+    *,
+    min_lng: float,
+    max_lng: float,
+    min_lat: float,
+    max_lat: float,
+    category_ids: list[int] | None,
+    since: datetime | None,
+    limit: int,
+) -> list[Case]:
+    """Open, public cases inside a bounding box (the caller measures the real distance)."""
+    conditions = [
+        col(Case.status).in_(
+            [s for s in CaseStatus if s not in {CaseStatus.CLOSED, CaseStatus.VOIDED, CaseStatus.MERGED}]
+        ),
+        col(Case.is_public),
+        col(Case.lng).between(min_lng, max_lng),
+        col(Case.lat).between(min_lat, max_lat),
+    ]
+    if category_ids is not None:
+        conditions.append(col(Case.category_id).in_(category_ids))
+    if since is not None:
+        conditions.append(col(Case.created_at) >= since)
+    stmt = select(Case).where(*conditions).order_by(col(Case.id).desc()).limit(limit)
+    return list(session.exec(stmt).all())
+
+
+def minor_ids_of_major(session: Session, major_id: int) -> list[int]:
+    stmt = select(Category.id).where(col(Category.parent_id) == major_id)
+    return [category_id for category_id in session.exec(stmt).all() if category_id is not None]

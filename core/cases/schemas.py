@@ -130,3 +130,18 @@ class CategoryNode(BaseModel):
     kind: str
     hints: list[str] = []
     children: list[CategoryNode] = []
+
+
+class PublicCase(BaseModel):
+    """A case as anyone may see it near a place: what and where, never who."""
+
+    case_no: str
+    category: str
+    category_code: str
+    status: str
+    address: str
+    description: str
+    lng: float
+    lat: float
+    distance_m: float
+    reported_at: LocalTime
