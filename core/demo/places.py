@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import math
 import random
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from shapely.geometry import Point, Polygon
 
@@ -33,6 +34,10 @@ class Place:
     capacity: int
     fee_note: str
     accessible: bool
+    baby_room: bool = False
+    ev_charging: bool = False
+    free: bool = False
+    attributes: str = ""
 
     def row(self) -> list[str]:
         return [
@@ -46,7 +51,37 @@ class Place:
             str(self.capacity),
             self.fee_note,
             "true" if self.accessible else "false",
+            "true" if self.baby_room else "false",
+            "true" if self.ev_charging else "false",
+            "true" if self.free else "false",
+            self.attributes,
         ]
+
+
+def _with_attributes(place: Place) -> Place:
+    """Baby room, EV charging, free and extra attributes, drawn from a generator seeded by the code so
+    the main random stream (and so everything generated after the places) is unchanged."""
+    rng = random.Random(f"{place.code}-attributes")
+    extra: dict[str, object] = {}
+    if place.kind == "toilet":
+        baby_room = rng.random() < 0.35
+        ev_charging = False
+        if rng.random() < 0.3:
+            extra["第三卫生间"] = True
+    else:
+        baby_room = False
+        ev_charging = rng.random() < 0.3
+        if ev_charging:
+            extra["充电桩数量"] = rng.randint(2, 20)
+        if rng.random() < 0.4:
+            extra["限高米"] = rng.choice((2.0, 2.1, 2.2, 2.5))
+    return replace(
+        place,
+        baby_room=baby_room,
+        ev_charging=ev_charging,
+        free=place.fee_note == "免费",
+        attributes=json.dumps(extra, ensure_ascii=False, sort_keys=True) if extra else "",
+    )
 
 
 class _Sampler:
@@ -158,4 +193,4 @@ def _parking_lots(sampler: _Sampler, rng: random.Random) -> list[Place]:
 def generate_places(area: Polygon, rng: random.Random) -> list[Place]:
     """Toilets then parking lots, all inside the area."""
     sampler = _Sampler(area, rng)
-    return _toilets(sampler, rng) + _parking_lots(sampler, rng)
+    return [_with_attributes(place) for place in _toilets(sampler, rng) + _parking_lots(sampler, rng)]

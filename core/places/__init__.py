@@ -1,0 +1,1 @@
+"""Public toilets and parking lots: nearest search, opening hours, live parking availability."""
