@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import CitizenDep, SessionDep, SettingsDep
 from api.errors import PROBLEM_RESPONSES
-from core.cases import intake, repository
+from core.cases import follow, intake, repository
 from core.cases.errors import CaseNotFound
 from core.cases.schemas import CategoryNode, CitizenCaseSummary, CitizenCaseView
 from core.cases.service import get_case
@@ -98,14 +98,41 @@ def my_reports(
     return Page(items=citizen_summaries(session, cases), total=total)
 
 
+@router.get("/reports/following", response_model=Page[CitizenCaseSummary], summary="我关注的问题")
+def following(
+    session: SessionDep,
+    citizen: CitizenDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
+) -> Page[CitizenCaseSummary]:
+    assert citizen.id is not None
+    cases, total = repository.followed_cases(session, citizen.id, limit=limit, offset=offset)
+    return Page(items=citizen_summaries(session, cases), total=total)
+
+
 @router.get("/reports/{case_no}", response_model=CitizenCaseView, summary="案件进度")
 def report_detail(
     case_no: CaseNo, session: SessionDep, settings: SettingsDep, citizen: CitizenDep
 ) -> CitizenCaseView:
     case = get_case(session, case_no)
-    if case.reporter_citizen_id != citizen.id:
+    if not follow.can_view(session, citizen=citizen, case=case):
         raise CaseNotFound(case_no)
     return citizen_view(session, settings, case)
+
+
+@router.post("/reports/{case_no}/follow", response_model=CitizenCaseView, summary="我也遇到（关注该问题）")
+def follow_case(
+    case_no: CaseNo, response: Response, session: SessionDep, settings: SettingsDep, citizen: CitizenDep
+) -> CitizenCaseView:
+    case, created = follow.follow(session, citizen=citizen, case_no=case_no)
+    response.status_code = 201 if created else 200
+    return citizen_view(session, settings, case)
+
+
+@router.delete("/reports/{case_no}/follow", status_code=204, summary="取消关注")
+def unfollow_case(case_no: CaseNo, session: SessionDep, citizen: CitizenDep) -> Response:
+    follow.unfollow(session, citizen=citizen, case_no=case_no)
+    return Response(status_code=204)
 
 
 @router.post("/reports/{case_no}/rating", response_model=CitizenCaseView, summary="评价办理结果")

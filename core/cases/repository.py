@@ -29,6 +29,7 @@ from core.models import (
     Upload,
 )
 from core.models.areas import ResponsibilityGrid
+from core.models.cases import CaseFollower
 
 
 def by_case_no(session: Session, case_no: str) -> Case | None:
@@ -225,8 +226,45 @@ def open_cases_due_before(session: Session, moment: datetime) -> list[Case]:
 
 
 def followers_and_reporter(session: Session, case: Case) -> list[int]:
-    """Citizens who hear about this case (followers come with the citizen-service issue)."""
-    return [case.reporter_citizen_id] if case.reporter_citizen_id is not None else []
+    """Citizens who hear about this case: its reporter and everyone who said "me too"."""
+    ids = follower_ids(session, case.id) if case.id is not None else []
+    if case.reporter_citizen_id is not None:
+        ids.append(case.reporter_citizen_id)
+    return sorted(set(ids))
+
+
+def follower_ids(session: Session, case_id: int) -> list[int]:
+    stmt = select(CaseFollower.citizen_id).where(col(CaseFollower.case_id) == case_id)
+    return list(session.exec(stmt).all())
+
+
+def follower_count(session: Session, case_id: int) -> int:
+    stmt = sa.select(sa.func.count()).select_from(CaseFollower).where(col(CaseFollower.case_id) == case_id)
+    return int(session.execute(stmt).scalar_one())
+
+
+def follower_counts(session: Session, case_ids: set[int]) -> dict[int, int]:
+    if not case_ids:
+        return {}
+    stmt = (
+        sa.select(col(CaseFollower.case_id), sa.func.count())
+        .where(col(CaseFollower.case_id).in_(sorted(case_ids)))
+        .group_by(col(CaseFollower.case_id))
+    )
+    return {case_id: int(count) for case_id, count in session.execute(stmt)}
+
+
+def follower(session: Session, case_id: int, citizen_id: int) -> CaseFollower | None:
+    return session.get(CaseFollower, (case_id, citizen_id))
+
+
+def is_follower(session: Session, case_id: int, citizen_id: int) -> bool:
+    return follower(session, case_id, citizen_id) is not None
+
+
+def followed_cases(session: Session, citizen_id: int, *, limit: int, offset: int) -> tuple[list[Case], int]:
+    followed = select(CaseFollower.case_id).where(col(CaseFollower.citizen_id) == citizen_id)
+    return cases_where(session, col(Case.id).in_(followed), limit=limit, offset=offset)
 
 
 def handling_due_before(session: Session, moment: datetime) -> list[Case]:
@@ -312,3 +350,12 @@ def open_public_in_box(
 def minor_ids_of_major(session: Session, major_id: int) -> list[int]:
     stmt = select(Category.id).where(col(Category.parent_id) == major_id)
     return [category_id for category_id in session.exec(stmt).all() if category_id is not None]
+
+
+def reports_by_citizen_since(session: Session, citizen_id: int, since: datetime) -> int:
+    stmt = (
+        sa.select(sa.func.count())
+        .select_from(Case)
+        .where(col(Case.reporter_citizen_id) == citizen_id, col(Case.created_at) >= since)
+    )
+    return int(session.execute(stmt).scalar_one())

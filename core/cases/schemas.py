@@ -94,6 +94,7 @@ class StaffCaseSummary(BaseModel):
     reported_at: LocalTime
     handle_due_at: LocalTime | None
     overdue: bool
+    follower_count: int = 0
     version: int
 
 

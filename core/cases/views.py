@@ -44,6 +44,7 @@ EVENT_LABELS: dict[str, str] = {
     "rate": "评价",
     "overdue": "超期",
     "merged_in": "合并",
+    "follow": "市民关注",
 }
 
 CITIZEN_STATUS: dict[CaseStatus, str] = {
@@ -180,6 +181,7 @@ def staff_summary(
     *,
     category: Category | None = None,
     department: Department | None = None,
+    followers: int | None = None,
 ) -> StaffCaseSummary:
     category = category or repository.category(session, case.category_id)
     department = department or repository.department(session, case.department_id)
@@ -205,6 +207,9 @@ def staff_summary(
         reported_at=case.created_at,
         handle_due_at=case.handle_due_at,
         overdue=case.overdue,
+        follower_count=followers
+        if followers is not None
+        else repository.follower_count(session, case.id or 0),
         version=case.version,
     )
 
@@ -215,12 +220,14 @@ def staff_summaries(session: Session, cases: list[Case]) -> list[StaffCaseSummar
     departments = repository.departments_by_ids(
         session, {case.department_id for case in cases if case.department_id is not None}
     )
+    followers = repository.follower_counts(session, {case.id for case in cases if case.id is not None})
     return [
         staff_summary(
             session,
             case,
             category=categories.get(case.category_id),
             department=departments.get(case.department_id) if case.department_id is not None else None,
+            followers=followers.get(case.id or 0, 0),
         )
         for case in cases
     ]

@@ -201,3 +201,13 @@ class CaseNumberCounter(SQLModel, table=True):
     day: date = Field(primary_key=True)
     channel: str = Field(primary_key=True, max_length=16)
     last: int = 0
+
+
+class CaseFollower(SQLModel, table=True):
+    """A citizen who said "me too" (我也遇到) about a case someone else reported: told like the reporter."""
+
+    __tablename__ = "case_follower"
+
+    case_id: int = Field(foreign_key="case.id", primary_key=True)
+    citizen_id: int = Field(foreign_key="citizen.id", primary_key=True, index=True)
+    created_at: datetime = created_at_field()
