@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from api.docs import install_docs
 from api.errors import install_error_handlers
-from api.routes import auth, geo, health, nearby, reports, staff_cases, uploads
+from api.routes import auth, geo, health, nearby, places, reports, rewards, staff_cases, uploads
 from core.db import get_engine
 from core.jobs import configure_jobs
 from core.kit.accesslog import AccessLogMiddleware
@@ -34,8 +34,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(auth.router)
     app.include_router(auth.staff_router)
     app.include_router(geo.router)
+    app.include_router(places.router)
     app.include_router(uploads.router)
     app.include_router(nearby.router)  # before reports: /reports/nearby is not a case number
     app.include_router(reports.router)
     app.include_router(staff_cases.router)
+    app.include_router(rewards.router)
+    app.include_router(rewards.staff_router)
     return app

@@ -83,6 +83,17 @@ class CaseSettings(BaseModel):
     rating_window_days: int = 30
 
 
+class RewardSettings(BaseModel):
+    """Reward points for citizens' reports (common practice; adjust per city)."""
+
+    report_registered_points: int = 10
+    first_report_bonus_points: int = 5
+    daily_cap_points: int = 50
+    first_report_window_days: int = 7
+    reports_per_citizen_per_hour: int = 10
+    reports_per_citizen_per_day: int = 30
+
+
 class StorageSettings(BaseModel):
     """Photo storage (local folder or S3-compatible) and the limits of an uploaded photo."""
 
@@ -134,6 +145,12 @@ class GeoSettings(BaseModel):
     """Coordinate system the clients send when they do not say (WeChat sends GCJ-02)."""
 
     default_coord: Literal["wgs84", "gcj02"] = "wgs84"
+
+
+class PlacesSettings(BaseModel):
+    """Toilets and parking: a pushed parking availability older than this is reported as unknown."""
+
+    availability_stale_s: int = Field(default=15 * 60, gt=0)
 
 
 class WechatSettings(BaseModel):
@@ -195,9 +212,11 @@ class Settings(BaseSettings):
     redis: RedisSettings = Field(default_factory=RedisSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     cases: CaseSettings = Field(default_factory=CaseSettings)
+    rewards: RewardSettings = Field(default_factory=RewardSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
     calendar: CalendarSettings = Field(default_factory=CalendarSettings)
     geo: GeoSettings = Field(default_factory=GeoSettings)
+    places: PlacesSettings = Field(default_factory=PlacesSettings)
     wechat: WechatSettings = Field(default_factory=WechatSettings)
     wechatpay: WechatPaySettings = Field(default_factory=WechatPaySettings)
     alipay: AlipaySettings = Field(default_factory=AlipaySettings)

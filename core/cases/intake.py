@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
@@ -11,7 +12,7 @@ from core.cases import deadlines, repository
 from core.cases.errors import CaseNotFound
 from core.cases.numbers import next_case_no
 from core.cases.service import attach_photos, flush, get_case, record_event
-from core.errors import Conflict, Forbidden, Invalid
+from core.errors import Conflict, Forbidden, Invalid, RateLimited
 from core.geo import service as geo_service
 from core.geo.coords import CoordSystem
 from core.kit.clock import to_local, utcnow
@@ -95,6 +96,18 @@ def _same_report(session: Session, existing: Case, data: ReportInput) -> Case:
     return existing
 
 
+def _check_report_rate(session: Session, settings: Settings, citizen_id: int) -> None:
+    """Anti-abuse: a citizen files at most so many reports an hour and a day (points are at stake)."""
+    now = utcnow()
+    limits = settings.rewards
+    if repository.reports_by_citizen_since(session, citizen_id, now - timedelta(hours=1)) >= (
+        limits.reports_per_citizen_per_hour
+    ) or repository.reports_by_citizen_since(session, citizen_id, now - timedelta(days=1)) >= (
+        limits.reports_per_citizen_per_day
+    ):
+        raise RateLimited("report_rate_limited", "您上报得太频繁了，请稍后再试", retry_after=3600)
+
+
 def report_by_citizen(
     session: Session, settings: Settings, *, citizen: Citizen, data: ReportInput, idempotency_key: str | None
 ) -> tuple[Case, bool]:
@@ -106,6 +119,7 @@ def report_by_citizen(
         existing = repository.by_idempotency_key(session, citizen.id, idempotency_key)
         if existing is not None:
             return _same_report(session, existing, data), False
+    _check_report_rate(session, settings, citizen.id)
     case = _new_case(session, settings, data, CaseStatus.PENDING)
     case.reporter_citizen_id = citizen.id
     case.reporter_phone = citizen.phone or ""

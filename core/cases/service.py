@@ -47,6 +47,7 @@ from core.models import (
     StaffUser,
 )
 from core.notify import outbox
+from core.rewards import service as rewards
 from core.settings import Settings
 
 MAX_NOTE = 1000
@@ -312,6 +313,7 @@ def register(session: Session, settings: Settings, case: Case, actor: StaffUser,
     case.handle_due_at = get_calendar(session, settings).add(
         case.dispatch_due_at, standard.time_limit_amount, standard.time_limit_kind
     )
+    rewards.award_for_registration(session, settings, case, now=now)
     _notify(session, case, "case_registered")
     flush(session)
     return case
@@ -334,6 +336,7 @@ def void(session: Session, settings: Settings, case: Case, actor: StaffUser, dat
     )
     case.assigned_supervisor_id = None
     case.reply = public_reason
+    rewards.reverse_for_case(session, case)
     _notify(session, case, "case_voided", reason=public_reason)
     flush(session)
     return case
@@ -773,6 +776,7 @@ def merge(session: Session, settings: Settings, case: Case, actor: StaffUser, da
         from_status=target.status,
         note=f"合并重复案件 {case.case_no}",
     )
+    rewards.reverse_for_case(session, case)  # a duplicate earns nothing
     _notify(session, case, "case_merged", target_case_no=target.case_no)
     flush(session)
     return case

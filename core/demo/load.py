@@ -76,6 +76,7 @@ def load_demo(session: Session, *, settings: Settings, out_dir: Path, seed: int 
     imports = import_folders(session, [XINYU_DATA, files.areas.parent])
     created = ensure_demo_accounts(session)
     _put_demo_supervisor_on_duty(session)
+    _stock_demo_catalogue(session)
     return DemoSummary(imports, created)
 
 
@@ -90,3 +91,15 @@ def _put_demo_supervisor_on_duty(session: Session) -> None:
     assign_grids(session, supervisor, staff_repository.responsibility_grid_ids(session))
     if not supervisor.on_duty:
         set_duty(session, supervisor, on_duty=True, lng=CITY_CENTRE_GCJ02[0], lat=CITY_CENTRE_GCJ02[1])
+
+
+def _stock_demo_catalogue(session: Session) -> None:
+    from core.models.rewards import RewardItemKind
+    from core.rewards.service import ensure_item
+
+    for code, name, kind, cost, stock in (
+        ("HF10", "10元话费", RewardItemKind.PHONE_CREDIT, 100, 200),
+        ("HF30", "30元话费", RewardItemKind.PHONE_CREDIT, 280, 100),
+        ("TCQ", "公共停车场2小时停车券", RewardItemKind.COUPON, 60, 300),
+    ):
+        ensure_item(session, code=code, name=name, kind=kind, points_cost=cost, stock=stock)

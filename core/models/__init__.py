@@ -24,6 +24,7 @@ from core.models.departments import Department, DepartmentKind
 from core.models.imports import ImportBatch
 from core.models.outbox import OutboxMessage, OutboxStatus
 from core.models.places import Place, PlaceKind
+from core.models.rewards import Redemption, RedemptionStatus, RewardEntry, RewardItem, RewardReason
 from core.models.staff import LoginFailure, StaffRole, StaffUser, SupervisorGrid
 from core.models.uploads import OwnerKind, Upload, UploadStatus
 
@@ -56,10 +57,15 @@ __all__ = [
     "Place",
     "PlaceKind",
     "Priority",
+    "Redemption",
+    "RedemptionStatus",
     "RegisterStandard",
     "RequestKind",
     "RequestStatus",
     "ResponsibilityGrid",
+    "RewardEntry",
+    "RewardItem",
+    "RewardReason",
     "RoutingRule",
     "SmsCode",
     "StaffRole",
