@@ -9,10 +9,7 @@ after an import in this process).
 from __future__ import annotations
 
 import json
-import threading
-import time
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from shapely.geometry import shape
 from sqlmodel import Session
@@ -22,6 +19,7 @@ from core.geo.coords import CoordSystem, to_wgs84, validate_lng_lat
 from core.geo.errors import GridsNotLoaded, InvalidCoordinates, OutsideServiceArea, UnknownCategory
 from core.geo.index import GridIndex, GridShape
 from core.geo.schemas import CodeName, Location
+from core.kit.cache import SignedCache
 from core.masterdata.service import GEO_KINDS, on_imported
 
 RECHECK_S = 10.0
@@ -34,8 +32,6 @@ class GeoContext:
     responsibility_names: dict[str, str]
     routing: dict[tuple[str, str | None], tuple[str, str]]
     minor_categories: set[str]
-    signature: tuple[Any, ...]
-    checked_at: float = field(default_factory=time.monotonic)
 
     def department_for(self, category: str, grid: GridShape) -> CodeName | None:
         """Most specific rule wins: community, then street, then district, then the default."""
@@ -47,7 +43,6 @@ class GeoContext:
 
 
 def build_context(session: Session) -> GeoContext:
-    sig = repository.signature(session)
     shapes = [
         GridShape(
             code=row.code,
@@ -65,22 +60,15 @@ def build_context(session: Session) -> GeoContext:
         responsibility_names=repository.responsibility_names(session),
         routing=repository.routing(session),
         minor_categories=repository.minor_category_codes(session),
-        signature=sig,
     )
 
 
-class _Cache:
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.context: GeoContext | None = None
-
-    def invalidate(self, kind: str | None = None) -> None:
-        if kind is None or kind in GEO_KINDS:
-            with self.lock:  # waits for a build in progress, so it cannot store stale data afterwards
-                self.context = None
-
-
-_cache = _Cache()
+_cache: SignedCache[GeoContext] = SignedCache(
+    build=lambda session: build_context(session),
+    signature=repository.signature,
+    recheck_s=RECHECK_S,
+    kinds=frozenset(GEO_KINDS),
+)
 on_imported(_cache.invalidate)
 
 
@@ -89,20 +77,7 @@ def invalidate_cache() -> None:
 
 
 def get_context(session: Session) -> GeoContext:
-    context = _cache.context
-    now = time.monotonic()
-    if context is not None and now - context.checked_at < RECHECK_S:
-        return context
-    with _cache.lock:
-        context = _cache.context
-        if context is not None and now - context.checked_at < RECHECK_S:
-            return context
-        if context is not None and repository.signature(session) == context.signature:
-            context.checked_at = now
-            return context
-        context = build_context(session)
-        _cache.context = context
-        return context
+    return _cache.get(session)
 
 
 def _area(context: GeoContext, code: str) -> CodeName:

@@ -11,15 +11,14 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-import threading
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlmodel import Session
 
 from core.geo.coords import CoordSystem, haversine_m, to_wgs84
+from core.kit.cache import SignedCache
 from core.kit.clock import local_isoformat, to_local
 from core.masterdata.service import on_imported
 from core.models.places import ParkingOperator, Place, PlaceKind
@@ -53,12 +52,9 @@ class IndexedPlace:
 class PlacesContext:
     indexes: dict[PlaceKind, NearestIndex]
     places: dict[int, IndexedPlace]
-    signature: tuple[Any, ...]
-    checked_at: float = field(default_factory=time.monotonic)
 
 
 def build_context(session: Session) -> PlacesContext:
-    sig = repository.signature(session)
     places: dict[int, IndexedPlace] = {}
     points: dict[PlaceKind, list[tuple[int, float, float]]] = {kind: [] for kind in PlaceKind}
     for place_id, code, kind, lng, lat, open_hours, accessible in repository.index_rows(session):
@@ -68,22 +64,15 @@ def build_context(session: Session) -> PlacesContext:
     return PlacesContext(
         indexes={kind: NearestIndex.build(rows) for kind, rows in points.items()},
         places=places,
-        signature=sig,
     )
 
 
-class _Cache:
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.context: PlacesContext | None = None
-
-    def invalidate(self, kind: str | None = None) -> None:
-        if kind is None or kind == "places":
-            with self.lock:
-                self.context = None
-
-
-_cache = _Cache()
+_cache: SignedCache[PlacesContext] = SignedCache(
+    build=lambda session: build_context(session),
+    signature=repository.signature,
+    recheck_s=RECHECK_S,
+    kinds=frozenset({"places"}),
+)
 on_imported(_cache.invalidate)
 
 
@@ -92,20 +81,7 @@ def invalidate_cache() -> None:
 
 
 def get_context(session: Session) -> PlacesContext:
-    context = _cache.context
-    now = time.monotonic()
-    if context is not None and now - context.checked_at < RECHECK_S:
-        return context
-    with _cache.lock:
-        context = _cache.context
-        if context is not None and now - context.checked_at < RECHECK_S:
-            return context
-        if context is not None and repository.signature(session) == context.signature:
-            context.checked_at = now
-            return context
-        context = build_context(session)
-        _cache.context = context
-        return context
+    return _cache.get(session)
 
 
 def _attributes(text: str | None) -> dict[str, Any]:
