@@ -1,4 +1,4 @@
-"""Login: citizens by phone + one-time SMS code, staff by username + password; who am I."""
+"""Login: citizens by phone + SMS code or by WeChat mini-program code, staff by password; who am I."""
 
 from __future__ import annotations
 
@@ -10,10 +10,19 @@ from api.deps import CitizenDep, SessionDep, SettingsDep, StaffDep
 from api.errors import PROBLEM_RESPONSES, Problem
 from core.citizens import service as citizens_service
 from core.citizens.errors import CodeRejected
-from core.citizens.schemas import CitizenOut, CitizenToken, PhoneLogin, SmsCodeRequest, SmsCodeSent
+from core.citizens.schemas import (
+    BindPhone,
+    CitizenOut,
+    CitizenToken,
+    PhoneLogin,
+    SmsCodeRequest,
+    SmsCodeSent,
+    WechatLogin,
+)
 from core.notify.sms import SmsGateway, gateway_from_settings
 from core.staff import auth as staff_auth
 from core.staff.auth import StaffLogin, StaffProfile, StaffToken
+from core.wechat.client import WechatClient, client_from_settings
 
 RESPONSES: dict[int | str, dict[str, Any]] = {
     **PROBLEM_RESPONSES,
@@ -29,6 +38,13 @@ def get_sms_gateway(settings: SettingsDep) -> SmsGateway:
 
 
 SmsGatewayDep = Annotated[SmsGateway, Depends(get_sms_gateway)]
+
+
+def get_wechat_client(settings: SettingsDep) -> WechatClient:
+    return client_from_settings(settings)
+
+
+WechatClientDep = Annotated[WechatClient, Depends(get_wechat_client)]
 
 
 def _no_store(response: Response) -> None:
@@ -65,6 +81,47 @@ def phone_login(
         # A wrong try was counted on the code: keep that count, then answer the error (the request's
         # unit of work would otherwise roll it back and the attempt limit would not hold).
         session.commit()
+        raise
+    _no_store(response)
+    return token
+
+
+@router.post(
+    "/auth/wechat",
+    response_model=CitizenToken,
+    summary="微信小程序登录（wx.login 凭证，首次登录自动注册）",
+    responses={
+        403: {"model": Problem, "description": "微信账号存在风险（wechat_user_blocked）或账号停用"},
+        429: {"model": Problem, "description": "微信登录过于频繁（wechat_rate_limited）"},
+        503: {
+            "model": Problem,
+            "description": "微信服务不可用（wechat_unavailable）或未开通（wechat_not_configured）",
+        },
+    },
+)
+def wechat_login(
+    body: WechatLogin, response: Response, session: SessionDep, settings: SettingsDep, client: WechatClientDep
+) -> CitizenToken:
+    token = citizens_service.login_with_wechat(session, settings=settings, code=body.code, client=client)
+    _no_store(response)
+    return token
+
+
+@router.post(
+    "/auth/wechat/bind-phone",
+    response_model=CitizenToken,
+    summary="微信登录的市民绑定手机号（短信验证码；该手机号已有账号时合并到该账号）",
+    responses={409: {"model": Problem, "description": "手机号已绑定其他微信账号，或本账号已绑定其他手机号"}},
+)
+def wechat_bind_phone(
+    body: BindPhone, response: Response, citizen: CitizenDep, session: SessionDep, settings: SettingsDep
+) -> CitizenToken:
+    try:
+        token = citizens_service.bind_phone(
+            session, settings=settings, citizen=citizen, phone=body.phone, code=body.code
+        )
+    except CodeRejected:
+        session.commit()  # keep the counted wrong try (see phone_login)
         raise
     _no_store(response)
     return token

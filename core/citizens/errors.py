@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.errors import Forbidden, Invalid, RateLimited, Unauthorized, Unavailable
+from core.errors import Conflict, Forbidden, Invalid, RateLimited, Unauthorized, Unavailable
 
 
 class InvalidPhone(Invalid):
@@ -60,6 +60,47 @@ class CodeAttemptsExceeded(CodeRejected):
 class CitizenDisabled(Forbidden):
     def __init__(self) -> None:
         super().__init__("account_disabled", "该账号已停用")
+
+
+class WechatCodeInvalid(Unauthorized):
+    """The ``wx.login()`` code was wrong or already used (40029 / 40163)."""
+
+    def __init__(self) -> None:
+        super().__init__("wechat_code_invalid", "登录凭证无效或已使用，请重新登录")
+
+
+class WechatRateLimited(RateLimited):
+    def __init__(self, retry_after: int = 60) -> None:
+        super().__init__(
+            "wechat_rate_limited", "微信登录过于频繁，请稍后再试", retry_after=retry_after, reason="wechat"
+        )
+
+
+class WechatUserBlocked(Forbidden):
+    def __init__(self) -> None:
+        super().__init__("wechat_user_blocked", "该微信账号存在风险，暂时无法登录")
+
+
+class WechatUnavailable(Unavailable):
+    def __init__(self) -> None:
+        super().__init__("wechat_unavailable", "微信服务暂时不可用，请稍后重试", retry_after=5)
+
+
+class WechatNotConfigured(Unavailable):
+    def __init__(self) -> None:
+        super().__init__("wechat_not_configured", "暂未开通微信登录，请使用手机号登录")
+
+
+class PhoneTaken(Conflict):
+    """The phone is already bound to another WeChat account (never merged silently)."""
+
+    def __init__(self) -> None:
+        super().__init__("phone_taken", "该手机号已绑定其他微信账号")
+
+
+class PhoneAlreadyBound(Conflict):
+    def __init__(self) -> None:
+        super().__init__("phone_already_bound", "该账号已绑定其他手机号")
 
 
 def format_wait(seconds: int) -> str:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime
 
-from sqlalchemy import func, text
+from sqlalchemy import delete, func, or_, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from core.models import Citizen, SmsCode
+from core.models import Case, Citizen, Redemption, RewardEntry, SmsCode
+from core.models.cases import CaseFollower
 
 
 def lock_phone(session: Session, phone: str) -> None:
@@ -89,3 +90,47 @@ def add_citizen(session: Session, citizen: Citizen) -> Citizen | None:
     except IntegrityError:
         return None
     return citizen
+
+
+def citizen_by_openid(session: Session, openid: str) -> Citizen | None:
+    return session.exec(select(Citizen).where(col(Citizen.openid) == openid)).first()
+
+
+def add_wechat_citizen(session: Session, citizen: Citizen) -> Citizen | None:
+    """Insert in a savepoint; None when another transaction registered the same openid first."""
+    return add_citizen(session, citizen)
+
+
+def move_citizen_records(session: Session, *, from_id: int, to_id: int) -> None:
+    """Re-point the cases, follows, reward ledger and redemptions of one citizen to another.
+
+    A follow the kept citizen already has (or of a case it reported) is dropped rather than moved.
+    """
+    followed_by_kept = select(CaseFollower.case_id).where(col(CaseFollower.citizen_id) == to_id)
+    reported_by_kept = select(Case.id).where(col(Case.reporter_citizen_id) == to_id)
+    reported_by_other = select(Case.id).where(col(Case.reporter_citizen_id) == from_id)
+    session.execute(
+        delete(CaseFollower).where(
+            col(CaseFollower.citizen_id) == from_id,
+            or_(
+                col(CaseFollower.case_id).in_(followed_by_kept),
+                col(CaseFollower.case_id).in_(reported_by_kept),
+            ),
+        )
+    )
+    # The kept citizen would otherwise follow a case it now reports.
+    session.execute(
+        delete(CaseFollower).where(
+            col(CaseFollower.citizen_id) == to_id, col(CaseFollower.case_id).in_(reported_by_other)
+        )
+    )
+    session.execute(
+        update(CaseFollower).where(col(CaseFollower.citizen_id) == from_id).values(citizen_id=to_id)
+    )
+    session.execute(
+        update(Case).where(col(Case.reporter_citizen_id) == from_id).values(reporter_citizen_id=to_id)
+    )
+    session.execute(
+        update(RewardEntry).where(col(RewardEntry.citizen_id) == from_id).values(citizen_id=to_id)
+    )
+    session.execute(update(Redemption).where(col(Redemption.citizen_id) == from_id).values(citizen_id=to_id))

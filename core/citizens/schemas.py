@@ -32,3 +32,12 @@ class CitizenToken(BaseModel):
     token_type: Literal["bearer"] = "bearer"  # noqa: S105 (the scheme name, not a secret)
     expires_in: int = Field(description="令牌有效期（秒）")
     citizen: CitizenOut
+
+
+class WechatLogin(BaseModel):
+    code: str = Field(min_length=1, max_length=128, description="小程序 wx.login() 返回的临时登录凭证")
+
+
+class BindPhone(BaseModel):
+    phone: str = Field(max_length=32, description="中国大陆手机号码，11 位")
+    code: str = Field(max_length=16, description="短信验证码，6 位数字")

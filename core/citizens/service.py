@@ -1,4 +1,4 @@
-"""Citizen login with a one-time SMS code.
+"""Citizen login with a one-time SMS code or a WeChat mini-program ``wx.login()`` code.
 
 Only an HMAC of each code is stored (keyed with the app secret, bound to phone and purpose). A code
 works once, for ``sms_code_ttl_s`` seconds and ``sms_code_max_attempts`` wrong tries; only the latest
@@ -26,9 +26,16 @@ from core.citizens.errors import (
     CodeExpired,
     CodeInvalid,
     InvalidPhone,
+    PhoneAlreadyBound,
+    PhoneTaken,
     SmsRateLimited,
     SmsRecipientRefused,
     SmsUnavailable,
+    WechatCodeInvalid,
+    WechatNotConfigured,
+    WechatRateLimited,
+    WechatUnavailable,
+    WechatUserBlocked,
 )
 from core.citizens.schemas import CitizenOut, CitizenToken, SmsCodeSent
 from core.kit.clock import utcnow
@@ -36,6 +43,7 @@ from core.models import Citizen, SmsCode
 from core.notify import templates
 from core.notify.sms import SmsError, SmsGateway, SmsRetryable, mask_phone
 from core.settings import Settings
+from core.wechat import client as wechat
 
 log = logging.getLogger("zhcg.citizens")
 
@@ -196,3 +204,101 @@ def login_with_code(
         raise CitizenDisabled()
     token, ttl = token_for(settings, citizen)
     return CitizenToken(token=token, expires_in=ttl, citizen=citizen_out(citizen))
+
+
+# --- WeChat mini-program ------------------------------------------------------
+
+WECHAT_CODE_INVALID = {40029, 40163}
+WECHAT_RATE_LIMITED = 45011
+WECHAT_USER_BLOCKED = 40226
+
+
+def _token(settings: Settings, citizen: Citizen) -> CitizenToken:
+    token, ttl = token_for(settings, citizen)
+    return CitizenToken(token=token, expires_in=ttl, citizen=citizen_out(citizen))
+
+
+def _wechat_session(client: wechat.WechatClient, code: str) -> wechat.WechatSession:
+    try:
+        return client.code_to_session(code)
+    except wechat.WechatNotConfigured as exc:
+        raise WechatNotConfigured() from exc
+    except wechat.WechatError as exc:
+        if exc.errcode in WECHAT_CODE_INVALID:
+            raise WechatCodeInvalid() from exc
+        if exc.errcode == WECHAT_RATE_LIMITED:
+            raise WechatRateLimited() from exc
+        if exc.errcode == WECHAT_USER_BLOCKED:
+            raise WechatUserBlocked() from exc
+        log.warning("wechat login failed: errcode=%s", exc.errcode)
+        raise WechatUnavailable() from exc
+
+
+def login_with_wechat(
+    session: Session, *, settings: Settings, code: str, client: wechat.WechatClient
+) -> CitizenToken:
+    """Find or register the citizen of the WeChat user behind ``code``; the session_key is dropped."""
+    found = _wechat_session(client, code.strip())
+    citizen = repository.citizen_by_openid(session, found.openid)
+    if citizen is None:
+        citizen = repository.add_wechat_citizen(
+            session, Citizen(openid=found.openid, unionid=found.unionid)
+        ) or repository.citizen_by_openid(session, found.openid)
+    assert citizen is not None
+    if not citizen.active:
+        raise CitizenDisabled()
+    if found.unionid and citizen.unionid != found.unionid:
+        citizen.unionid = found.unionid
+        citizen.updated_at = utcnow()
+        session.flush()
+    return _token(settings, citizen)
+
+
+def bind_phone(
+    session: Session,
+    *,
+    settings: Settings,
+    citizen: Citizen,
+    phone: str,
+    code: str,
+    now: datetime | None = None,
+) -> CitizenToken:
+    """Bind a phone, proven with an SMS login code, to a WeChat citizen.
+
+    When another citizen already has that phone (registered by phone login), the two are merged: the
+    phone citizen is kept and takes the openid/unionid, the WeChat-only citizen is deactivated (its
+    tokens stop working) and its cases, follows, reward ledger and redemptions move to the kept one.
+    Like ``login_with_code``, a wrong code raises ``CodeRejected`` after counting the try.
+    """
+    phone = check_login_code(session, settings=settings, phone=phone, code=code, now=now)
+    now = now or utcnow()
+    if citizen.phone == phone:
+        return _token(settings, citizen)
+    if citizen.phone is not None:
+        raise PhoneAlreadyBound()
+    owner = repository.citizen_by_phone(session, phone)
+    if owner is None:
+        citizen.phone = phone
+        citizen.updated_at = now
+        session.flush()
+        return _token(settings, citizen)
+    if not owner.active:
+        raise CitizenDisabled()
+    if owner.openid is not None and owner.openid != citizen.openid:
+        raise PhoneTaken()
+    assert citizen.id is not None
+    assert owner.id is not None
+    openid, unionid = citizen.openid, citizen.unionid
+    citizen.openid = None
+    citizen.unionid = None
+    citizen.active = False
+    citizen.token_version += 1
+    citizen.updated_at = now
+    session.flush()  # free the unique openid before the kept citizen takes it
+    owner.openid = openid
+    owner.unionid = unionid or owner.unionid
+    owner.updated_at = now
+    session.flush()
+    repository.move_citizen_records(session, from_id=citizen.id, to_id=owner.id)
+    log.info("citizen %s merged into %s on phone binding", citizen.id, owner.id)
+    return _token(settings, owner)

@@ -15,6 +15,8 @@ class Citizen(Timestamped, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     phone: str | None = Field(default=None, max_length=20, unique=True, index=True)
+    openid: str | None = Field(default=None, max_length=64, unique=True, index=True)  # WeChat mini-program
+    unionid: str | None = Field(default=None, max_length=64, index=True)  # only when the app is bound
     nickname: str = Field(default="", max_length=64)
     active: bool = True
     token_version: int = 0  # bump to revoke every token issued so far

@@ -1,0 +1,1 @@
+"""WeChat (微信) mini-program server API adapters."""
