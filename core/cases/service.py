@@ -236,22 +236,37 @@ def _assign_supervisor(session: Session, case: Case, supervisor_id: int | None) 
     return chosen
 
 
-def send_verify(
-    session: Session, settings: Settings, case: Case, actor: StaffUser, data: ActionInput
+def _send_to_supervisor(
+    session: Session,
+    case: Case,
+    actor: StaffUser,
+    data: ActionInput,
+    *,
+    action: Action,
+    to: CaseStatus,
+    task: str,
 ) -> Case:
     supervisor = _assign_supervisor(session, case, data.supervisor_id)
     _move(
         session,
         case,
-        action=Action.SEND_VERIFY,
+        action=action,
         actor=actor,
-        to=CaseStatus.VERIFYING,
-        note=data.note or f"派发监督员 {supervisor.display_name} 现场核实",
+        to=to,
+        note=data.note or f"派发监督员 {supervisor.display_name} 现场{task}",
         expected_version=data.expected_version,
     )
     case.assigned_supervisor_id = supervisor.id
     flush(session)
     return case
+
+
+def send_verify(
+    session: Session, settings: Settings, case: Case, actor: StaffUser, data: ActionInput
+) -> Case:
+    return _send_to_supervisor(
+        session, case, actor, data, action=Action.SEND_VERIFY, to=CaseStatus.VERIFYING, task="核实"
+    )
 
 
 def verify(session: Session, settings: Settings, case: Case, actor: StaffUser, data: ActionInput) -> Case:
@@ -308,11 +323,7 @@ def register(session: Session, settings: Settings, case: Case, actor: StaffUser,
     )
     case.handle_limit_kind, case.handle_limit_amount = standard.time_limit_kind, standard.time_limit_amount
     # Provisional case deadline: the department's limit counted from the dispatch deadline.
-    from core.calendar.service import get_calendar
-
-    case.handle_due_at = get_calendar(session, settings).add(
-        case.dispatch_due_at, standard.time_limit_amount, standard.time_limit_kind
-    )
+    case.handle_due_at = _provisional_handle_due(session, settings, case)
     rewards.award_for_registration(session, settings, case, now=now)
     _notify(session, case, "case_registered")
     flush(session)
@@ -510,19 +521,9 @@ def _system_send_check(session: Session, case: Case, supervisor: StaffUser) -> N
 
 
 def send_check(session: Session, settings: Settings, case: Case, actor: StaffUser, data: ActionInput) -> Case:
-    supervisor = _assign_supervisor(session, case, data.supervisor_id)
-    _move(
-        session,
-        case,
-        action=Action.SEND_CHECK,
-        actor=actor,
-        to=CaseStatus.CHECKING,
-        note=data.note or f"派发监督员 {supervisor.display_name} 现场核查",
-        expected_version=data.expected_version,
+    return _send_to_supervisor(
+        session, case, actor, data, action=Action.SEND_CHECK, to=CaseStatus.CHECKING, task="核查"
     )
-    case.assigned_supervisor_id = supervisor.id
-    flush(session)
-    return case
 
 
 def check(session: Session, settings: Settings, case: Case, actor: StaffUser, data: ActionInput) -> Case:
