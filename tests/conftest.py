@@ -64,7 +64,7 @@ def drop_database(url: str) -> None:
 MAIN_DB_URL = database_url("main")
 os.environ["ZHCG_DB__URL"] = MAIN_DB_URL
 
-pytest_plugins = ["tests.fixtures.factories", "tests.fixtures.cases"]
+pytest_plugins = ["tests.fixtures.factories", "tests.fixtures.cases", "tests.fixtures.worker"]
 
 
 @pytest.fixture(scope="session")

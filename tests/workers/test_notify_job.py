@@ -3,10 +3,7 @@ outbox message is texted once even when queued twice; gateway trouble is recorde
 
 from __future__ import annotations
 
-import os
 import secrets
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,8 +19,9 @@ from core.db import session_scope
 from core.jobs import PendingJob, RQDispatcher, configure_jobs
 from core.models import Citizen, OutboxMessage, OutboxStatus
 from core.notify import outbox
-from core.settings import Settings, get_settings
+from core.settings import Settings
 from tests.fixtures.fake_sms import FakeSms, running_fake_sms
+from tests.fixtures.worker import run_worker
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,22 +30,6 @@ ROOT = Path(__file__).resolve().parents[2]
 def fake() -> Iterator[FakeSms]:
     with running_fake_sms() as server:
         yield server
-
-
-@pytest.fixture
-def rq_settings(redis_url: str) -> Iterator[Settings]:
-    prefix = f"zhcgtest{secrets.token_hex(4)}"
-    base = get_settings()
-    settings = base.model_copy(
-        update={"redis": base.redis.model_copy(update={"url": redis_url, "queue_prefix": prefix})}
-    )
-    yield settings
-    connection = Redis.from_url(redis_url)
-    for key in connection.scan_iter(f"{prefix}*"):
-        connection.delete(key)
-    for key in connection.scan_iter(f"rq:*{prefix}*"):
-        connection.delete(key)
-    configure_jobs(base)
 
 
 @pytest.fixture
@@ -86,24 +68,6 @@ def load(engine: Engine, message_id: int) -> OutboxMessage:
         return message
 
 
-def run_worker(settings: Settings, fake: FakeSms) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "ZHCG_REDIS__URL": str(settings.redis.url),
-        "ZHCG_REDIS__QUEUE_PREFIX": settings.redis.queue_prefix,
-        **fake.environment(),
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "workers", "worker", "--burst"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
 def notify_queue(settings: Settings) -> Queue:
     return Queue(f"{settings.redis.queue_prefix}-notify", connection=Redis.from_url(str(settings.redis.url)))
 
@@ -117,7 +81,7 @@ def test_a_real_worker_texts_a_committed_message_once_even_if_queued_twice(
     dispatcher.send(PendingJob("notify.deliver", {"message_id": message_id}))  # a duplicate delivery
     assert notify_queue(rq_settings).count == 2
 
-    result = run_worker(rq_settings, fake)
+    result = run_worker(rq_settings, fake.environment())
     assert result.returncode == 0, result.stderr[-3000:]
 
     [sms] = fake.messages_to(phone)
@@ -134,7 +98,7 @@ def test_gateway_trouble_is_committed_retried_and_then_sent(
     fake.fail_next(503)
     message_id = committed_message(engine, phone)
 
-    result = run_worker(rq_settings, fake)
+    result = run_worker(rq_settings, fake.environment())
     assert result.returncode == 0, result.stderr[-3000:]
     assert fake.messages_to(phone) == []
     message = load(engine, message_id)
@@ -149,7 +113,7 @@ def test_gateway_trouble_is_committed_retried_and_then_sent(
     assert job.retries_left == 4
 
     registry.requeue(job_id)  # the back-off has passed
-    result = run_worker(rq_settings, fake)
+    result = run_worker(rq_settings, fake.environment())
     assert result.returncode == 0, result.stderr[-3000:]
     assert len(fake.messages_to(phone)) == 1
     message = load(engine, message_id)

@@ -3,56 +3,19 @@ rollback → nothing is queued."""
 
 from __future__ import annotations
 
-import os
 import secrets
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from redis import Redis
 from rq import Queue
 from sqlmodel import Session
 
 from core.jobs import RQDispatcher, configure_jobs, enqueue
-from core.settings import Settings, get_settings
+from core.settings import Settings
+from tests.fixtures.worker import run_worker
 from workers.cron import run_due
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def rq_settings(redis_url: str) -> Iterator[Settings]:
-    prefix = f"zhcgtest{secrets.token_hex(4)}"
-    base = get_settings()
-    settings = base.model_copy(
-        update={"redis": base.redis.model_copy(update={"url": redis_url, "queue_prefix": prefix})}
-    )
-    yield settings
-    connection = Redis.from_url(redis_url)
-    for key in connection.scan_iter(f"{prefix}*"):
-        connection.delete(key)
-    for key in connection.scan_iter(f"rq:*{prefix}*"):
-        connection.delete(key)
-    configure_jobs(base)
-
-
-def run_worker(settings: Settings) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "ZHCG_REDIS__URL": str(settings.redis.url),
-        "ZHCG_REDIS__QUEUE_PREFIX": settings.redis.queue_prefix,
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "workers", "worker", "--burst"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 def test_committed_job_runs_in_a_real_worker_and_rolled_back_job_never_queues(

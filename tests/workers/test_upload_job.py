@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import secrets
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -26,6 +23,7 @@ from core.uploads.errors import ObjectMissing
 from core.uploads.service import original_key
 from core.uploads.storage import LocalStorage
 from tests.core.uploads import photos
+from tests.fixtures.worker import run_worker
 from workers.jobs.uploads import derive
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -127,20 +125,6 @@ def test_job_marks_an_undecodable_original_failed(engine: Engine, committed_uplo
     assert status(engine, upload_id) is UploadStatus.FAILED
 
 
-@pytest.fixture
-def rq_settings(redis_url: str) -> Iterator[Settings]:
-    prefix = f"zhcgtest{secrets.token_hex(4)}"
-    base = get_settings()
-    settings = base.model_copy(
-        update={"redis": base.redis.model_copy(update={"url": redis_url, "queue_prefix": prefix})}
-    )
-    yield settings
-    connection = Redis.from_url(redis_url)
-    for key in [*connection.scan_iter(f"{prefix}*"), *connection.scan_iter(f"rq:*{prefix}*")]:
-        connection.delete(key)
-    configure_jobs(base)
-
-
 def test_real_rq_worker_derives_an_upload(
     engine: Engine, committed_upload: MakeUpload, rq_settings: Settings, photo_dir: Path
 ) -> None:
@@ -153,20 +137,7 @@ def test_real_rq_worker_derives_an_upload(
         session.commit()
     assert queue.count == 1
 
-    env = {
-        **os.environ,
-        "ZHCG_REDIS__URL": str(rq_settings.redis.url),
-        "ZHCG_REDIS__QUEUE_PREFIX": rq_settings.redis.queue_prefix,
-    }
-    result = subprocess.run(
-        [sys.executable, "-m", "workers", "worker", "--burst"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = run_worker(rq_settings)
     assert result.returncode == 0, result.stderr[-2000:]
     assert queue.count == 0
     assert status(engine, upload_id) is UploadStatus.READY
