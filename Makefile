@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test install services lint typecheck importlint pytest bench clean
+.PHONY: run test install services browser lint typecheck importlint pytest bench clean
 
 $(STAMP): pyproject.toml
 	PYTHON=$(PYTHON) bash scripts/venv.sh
@@ -18,11 +18,14 @@ run: install
 	$(BIN)/zhcg demo --if-empty
 	$(BIN)/zhcg serve --host 127.0.0.1 --port 8000
 
-## make test: lint, types, layer contracts, then pytest on SQLite and on PostgreSQL (with Redis)
-test: install services lint typecheck importlint pytest
+## make test: lint, types, layer contracts, then pytest on SQLite and on PostgreSQL (with Redis and Chromium)
+test: install services browser lint typecheck importlint pytest
 
 services:
 	bash scripts/services.sh
+
+browser:
+	bash scripts/browser.sh
 
 lint: install
 	$(BIN)/ruff check .

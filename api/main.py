@@ -6,7 +6,20 @@ from fastapi import FastAPI
 
 from api.docs import install_docs
 from api.errors import install_error_handlers
-from api.routes import auth, geo, health, nearby, places, reports, rewards, staff_cases, uploads
+from api.routes import (
+    auth,
+    exchange,
+    fines,
+    geo,
+    health,
+    nearby,
+    places,
+    reports,
+    rewards,
+    staff_cases,
+    subscriptions,
+    uploads,
+)
 from core.db import get_engine
 from core.jobs import configure_jobs
 from core.kit.accesslog import AccessLogMiddleware
@@ -41,4 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(staff_cases.router)
     app.include_router(rewards.router)
     app.include_router(rewards.staff_router)
+    app.include_router(subscriptions.router)
+    app.include_router(exchange.router)
+    app.include_router(fines.router)
     return app

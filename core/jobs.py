@@ -46,6 +46,8 @@ JOBS: dict[str, JobSpec] = {
     "notify.sweep": JobSpec("workers.jobs.notify.sweep", queue="notify"),
     "uploads.derive": JobSpec("workers.jobs.uploads.derive", queue="photos"),
     "cases.mark_overdue": JobSpec("workers.jobs.cases.mark_overdue"),
+    "exchange.push": JobSpec("workers.jobs.exchange.push", queue="exchange"),
+    "exchange.sweep": JobSpec("workers.jobs.exchange.sweep", queue="exchange"),
 }
 
 

@@ -24,6 +24,7 @@ SCHEDULE: tuple[Periodic, ...] = (
     Periodic("calendar.check_years", every_s=6 * 3600),
     Periodic("cases.mark_overdue", every_s=300),
     Periodic("notify.sweep", every_s=600),
+    Periodic("exchange.sweep", every_s=60),
 )
 
 

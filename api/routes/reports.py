@@ -65,6 +65,13 @@ def report(
         str | None,
         Header(alias="Idempotency-Key", pattern=IDEMPOTENCY_KEY_PATTERN, description="重试时保持不变"),
     ] = None,
+    device_id: Annotated[
+        str | None,
+        # Checked by the service (its own problem code invalid_device_id); only a keyed hash is stored.
+        Header(
+            alias="X-Device-Id", description="设备标识（8–128 个可打印 ASCII 字符），用于按设备限制上报频率"
+        ),
+    ] = None,
 ) -> CitizenCaseView:
     data = intake.ReportInput(
         category_code=body.category,
@@ -78,12 +85,14 @@ def report(
         public=body.public,
         channel=Channel(body.channel),
     )
-    case, created = intake.report_by_citizen(
-        session, settings, citizen=citizen, data=data, idempotency_key=idempotency_key
+    filed = intake.file_report_by_citizen(
+        session, settings, citizen=citizen, data=data, idempotency_key=idempotency_key, device_id=device_id
     )
-    if not created:
+    if not filed.created:
         response.status_code = 200
-    return citizen_view(session, settings, case)
+    return citizen_view(
+        session, settings, filed.case, category=filed.category, events=filed.events, photos=filed.photos
+    )
 
 
 @router.get("/reports/mine", response_model=Page[CitizenCaseSummary], summary="我的上报")

@@ -5,12 +5,13 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from api.deps import SessionDep, SettingsDep, StaffDep
 from api.errors import PROBLEM_RESPONSES
 from api.routes.reports import CaseNo, Page, ReportBody
+from core.audit.cases import record_case_action
 from core.cases import intake
 from core.cases.access import may_view
 from core.cases.errors import CaseNotFound
@@ -77,6 +78,7 @@ def act(
     case_no: CaseNo,
     action: Action,
     body: ActionBody,
+    request: Request,
     session: SessionDep,
     settings: SettingsDep,
     staff: StaffDep,
@@ -97,6 +99,15 @@ def act(
         expected_version=body.version,
     )
     case = perform(session, settings, case_no=case_no, actor=staff, action=action, data=data)
+    record_case_action(
+        session,
+        actor=staff,
+        action=action.value,
+        case_no=case.case_no,
+        via="api",
+        client_ip=request.client.host if request.client else "",
+        detail={"status": case.status.value},
+    )
     return staff_view(session, settings, case, staff)
 
 

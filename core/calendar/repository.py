@@ -50,3 +50,15 @@ def signature(session: Session) -> tuple[object, ...]:
         )
     ).one()
     return tuple(row)
+
+
+def get_day(session: Session, day: date) -> CalendarDay | None:
+    return session.get(CalendarDay, day)
+
+
+def all_days(session: Session) -> list[CalendarDay]:
+    return list(session.exec(select(CalendarDay).order_by(col(CalendarDay.day))).all())
+
+
+def all_years(session: Session) -> list[CalendarYear]:
+    return list(session.exec(select(CalendarYear).order_by(col(CalendarYear.year))).all())

@@ -140,3 +140,69 @@ def check_years(session: Session, *, today: date) -> list[str]:
     for message in warnings:
         log.warning("calendar: %s", message)
     return warnings
+
+
+# --------------------------------------------------------------------------- single override days
+
+
+def _changed(session: Session) -> None:
+    invalidate_cache()
+    on_transaction_end(session, invalidate_cache)
+
+
+def _check_year(year: int) -> None:
+    if not FIRST_SUPPORTED_YEAR <= year <= LAST_SUPPORTED_YEAR:
+        raise Invalid(
+            "calendar_year_invalid", f"年份 {year} 超出范围（{FIRST_SUPPORTED_YEAR}–{LAST_SUPPORTED_YEAR}）"
+        )
+
+
+def set_day(session: Session, *, day: date, is_workday: bool, name: str = "") -> tuple[CalendarDay, bool]:
+    """Enter one holiday (is_workday False) or adjusted working day (True), replacing what was entered
+    for that date; (the day, whether it was new). The year's other days are unaffected."""
+    _check_year(day.year)
+    name = name.strip()
+    if len(name) > 64:
+        raise Invalid("calendar_name_too_long", "名称不能超过 64 个字符")
+    row = repository.get_day(session, day)
+    created = row is None
+    if row is None:
+        row = CalendarDay(day=day, is_workday=is_workday, name=name)
+    else:
+        row.is_workday, row.name, row.updated_at = is_workday, name, utcnow()
+    session.add(row)
+    session.flush()
+    _changed(session)
+    return row, created
+
+
+def remove_day(session: Session, *, day: date) -> None:
+    """Remove an entered day: the date follows the year's schedule again."""
+    row = repository.get_day(session, day)
+    if row is None:
+        raise Invalid("calendar_day_not_entered", f"{day.isoformat()} 没有录入过")
+    session.delete(row)
+    session.flush()
+    _changed(session)
+
+
+def mark_year_entered(session: Session, *, year: int, source: str, entered_by: str) -> CalendarYear:
+    """Record that the year's official schedule is completely entered (its entered days stay as they
+    are; days not entered are Monday–Friday), which silences the unknown-year warning."""
+    _check_year(year)
+    record = repository.get_year(session, year) or CalendarYear(year=year)
+    record.source, record.entered_by, record.updated_at = source[:256], entered_by[:64], utcnow()
+    session.add(record)
+    session.flush()
+    _changed(session)
+    return record
+
+
+def unmark_year(session: Session, *, year: int) -> None:
+    """Undo ``mark_year_entered`` (the entered days stay)."""
+    record = repository.get_year(session, year)
+    if record is None:
+        raise Invalid("calendar_year_not_entered", f"{year} 年没有标记为已录入")
+    session.delete(record)
+    session.flush()
+    _changed(session)

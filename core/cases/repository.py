@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import functools
+import os
+import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, col, select
 
 from core.db import side_engine
@@ -36,9 +42,123 @@ def by_case_no(session: Session, case_no: str) -> Case | None:
     return session.exec(select(Case).where(col(Case.case_no) == case_no)).first()
 
 
+def case(session: Session, case_id: int) -> Case | None:
+    return session.get(Case, case_id)
+
+
 def by_idempotency_key(session: Session, citizen_id: int, key: str) -> Case | None:
     stmt = select(Case).where(col(Case.reporter_citizen_id) == citizen_id, col(Case.idempotency_key) == key)
     return session.exec(stmt).first()
+
+
+@dataclass(frozen=True)
+class ReportChecks:
+    """What a new citizen's report is checked against, read in one statement (see ``report_checks``)."""
+
+    existing_case_id: int | None  # the case already filed with this idempotency key
+    citizen_last_hour: int
+    citizen_last_day: int
+    device_last_hour: int  # 0 without a device
+    device_last_day: int
+    category: Category | None  # the category of that code (any level, active or not)
+
+
+def report_checks(
+    session: Session,
+    *,
+    citizen_id: int,
+    idempotency_key: str | None,
+    device: str | None,
+    category_code: str,
+    hour_ago: datetime,
+    day_ago: datetime,
+) -> ReportChecks:
+    """One round trip instead of six: the idempotency key's case, the citizen's and the device's
+    report counts (the same queries as ``by_idempotency_key``, ``reports_by_citizen_since`` and
+    ``reports_by_device_since``, as scalar subqueries) and the category of ``category_code``, all read
+    in the caller's transaction."""
+
+    def reports_since(column: Any, value: Any, since: datetime) -> sa.ScalarSelect[int]:
+        return (
+            sa.select(sa.func.count())
+            .select_from(Case)
+            .where(column == value, col(Case.created_at) >= since)
+            .scalar_subquery()
+        )
+
+    existing = (
+        sa.select(col(Case.id))
+        .where(col(Case.reporter_citizen_id) == citizen_id, col(Case.idempotency_key) == idempotency_key)
+        .scalar_subquery()
+        if idempotency_key
+        else sa.null()
+    )
+    zero = sa.literal(0)
+    one_row = sa.select(sa.literal(1).label("one")).subquery()
+    stmt = (
+        sa.select(
+            Category,
+            existing,
+            reports_since(col(Case.reporter_citizen_id), citizen_id, hour_ago),
+            reports_since(col(Case.reporter_citizen_id), citizen_id, day_ago),
+            reports_since(col(Case.reporter_device), device, hour_ago) if device is not None else zero,
+            reports_since(col(Case.reporter_device), device, day_ago) if device is not None else zero,
+        )
+        .select_from(one_row)
+        .outerjoin(Category, col(Category.code) == category_code)
+    )
+    category, existing_id, citizen_hour, citizen_day, device_hour, device_day = session.execute(stmt).one()
+    return ReportChecks(
+        existing_case_id=None if existing_id is None else int(existing_id),
+        citizen_last_hour=int(citizen_hour),
+        citizen_last_day=int(citizen_day),
+        device_last_hour=int(device_hour),
+        device_last_day=int(device_day),
+        category=category,
+    )
+
+
+def insert_report(session: Session, case: Case) -> bool:
+    """Insert a new citizen's case unless its (reporter, idempotency key) is taken by a case that a
+    concurrent request committed first. True: inserted, and ``case`` is now persistent in the session
+    with its new id (its other values are the ones just written, so nothing is read back). False: the
+    key is taken, ``case`` stays transient. One statement (``ON CONFLICT DO NOTHING``, no savepoint); any
+    other integrity error still raises."""
+    values = {attr.key: getattr(case, attr.key) for attr in sa.inspect(Case).column_attrs if attr.key != "id"}
+    dialect = session.get_bind().dialect.name
+    statement = _insert_report_statement(dialect)
+    new_id = session.execute(statement, values).scalar_one_or_none()
+    if new_id is None:
+        return False
+    case.id = int(new_id)
+    make_transient_to_detached(case)  # as if just loaded: every value present is the stored one
+    session.add(case)
+    return True
+
+
+@functools.cache
+def _insert_report_statement(dialect: str) -> sa.Insert:
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    table = Case.__table__  # type: ignore[attr-defined]
+    return (
+        insert(table)
+        .on_conflict_do_nothing(index_elements=["reporter_citizen_id", "idempotency_key"])
+        .returning(table.c.id)
+    )
+
+
+_side_slots: dict[tuple[int, int], threading.BoundedSemaphore] = {}
+_side_slots_lock = threading.Lock()
+
+
+def _side_slots_of(side: sa.Engine) -> threading.BoundedSemaphore:
+    """One slot per connection the side pool keeps, per process (a forked child starts afresh)."""
+    key = (os.getpid(), id(side))
+    slots = _side_slots.get(key)
+    if slots is None:
+        with _side_slots_lock:
+            slots = _side_slots.setdefault(key, threading.BoundedSemaphore(max(1, side.pool.size())))  # type: ignore[attr-defined]
+    return slots
 
 
 def next_sequence(session: Session, day: date, channel: str) -> int:
@@ -48,6 +168,10 @@ def next_sequence(session: Session, day: date, channel: str) -> int:
     row lock until the request commits would queue every report of the day behind each other (a
     rolled-back request leaves a gap, which case numbers allow). SQLite has a single writer anyway, and
     a second connection writing there would break the request's own transaction, so it counts in place.
+
+    The side pool keeps a few connections; more callers at once would open overflow connections that
+    are closed again on return (a new PostgreSQL backend per case number under load), so callers beyond
+    the pool's size wait for a kept connection, which is free again after one round trip.
     """
     bind = session.get_bind()
     engine = bind.engine if isinstance(bind, sa.Connection) else bind
@@ -56,7 +180,8 @@ def next_sequence(session: Session, day: date, channel: str) -> int:
             "INSERT INTO case_number_counter (day, channel, last) VALUES (:day, :channel, 1) "
             "ON CONFLICT (day, channel) DO UPDATE SET last = case_number_counter.last + 1 RETURNING last"
         )
-        with side_engine(engine).connect() as connection:
+        side = side_engine(engine)
+        with _side_slots_of(side), side.connect() as connection:
             return int(connection.execute(upsert, {"day": day, "channel": channel}).scalar_one())
     bump = (
         sa.update(CaseNumberCounter)
@@ -359,3 +484,69 @@ def reports_by_citizen_since(session: Session, citizen_id: int, since: datetime)
         .where(col(Case.reporter_citizen_id) == citizen_id, col(Case.created_at) >= since)
     )
     return int(session.execute(stmt).scalar_one())
+
+
+def reports_by_device_since(session: Session, device: str, since: datetime) -> int:
+    """Reports filed from one device (its keyed hash) since a moment (a range of one index)."""
+    stmt = (
+        sa.select(sa.func.count())
+        .select_from(Case)
+        .where(col(Case.reporter_device) == device, col(Case.created_at) >= since)
+    )
+    return int(session.execute(stmt).scalar_one())
+
+
+def citizens_of_device_since(session: Session, device: str, since: datetime) -> int:
+    """How many distinct citizens reported from one device since a moment."""
+    stmt = sa.select(sa.func.count(sa.distinct(col(Case.reporter_citizen_id)))).where(
+        col(Case.reporter_device) == device,
+        col(Case.created_at) >= since,
+        col(Case.reporter_citizen_id).is_not(None),
+    )
+    return int(session.execute(stmt).scalar_one())
+
+
+def voided_reports_of_citizen_since(session: Session, citizen_id: int, since: datetime) -> tuple[int, int]:
+    """(reports, of which voided) filed by a citizen since a moment, in one query."""
+    voided = sa.func.coalesce(sa.func.sum(sa.case((col(Case.status) == CaseStatus.VOIDED, 1), else_=0)), 0)
+    stmt = sa.select(sa.func.count(), voided).where(
+        col(Case.reporter_citizen_id) == citizen_id, col(Case.created_at) >= since
+    )
+    total, voided_count = session.execute(stmt).one()
+    return int(total), int(voided_count)
+
+
+def report_times_of_citizen_between(
+    session: Session, citizen_id: int, start: datetime, end: datetime, *, limit: int
+) -> list[datetime]:
+    """When a citizen filed reports within [start, end], oldest first (at most ``limit``)."""
+    stmt = (
+        select(Case.created_at)
+        .where(
+            col(Case.reporter_citizen_id) == citizen_id,
+            col(Case.created_at) >= start,
+            col(Case.created_at) <= end,
+        )
+        .order_by(col(Case.created_at), col(Case.id))
+        .limit(limit)
+    )
+    return list(session.exec(stmt).all())
+
+
+def previous_report_of_citizen(session: Session, case: Case, *, since: datetime) -> Case | None:
+    """The same reporter's report filed just before ``case`` (and not before ``since``), if any."""
+    stmt = (
+        select(Case)
+        .where(
+            col(Case.reporter_citizen_id) == case.reporter_citizen_id,
+            col(Case.id) != case.id,
+            col(Case.created_at) >= since,
+            sa.or_(
+                col(Case.created_at) < case.created_at,
+                sa.and_(col(Case.created_at) == case.created_at, col(Case.id) < case.id),
+            ),
+        )
+        .order_by(col(Case.created_at).desc(), col(Case.id).desc())
+        .limit(1)
+    )
+    return session.exec(stmt).first()

@@ -98,6 +98,14 @@ class StaffCaseSummary(BaseModel):
     version: int
 
 
+class ReporterFlag(BaseModel):
+    """A suspicious pattern in the reporter's recent reports, for staff only (computed when read)."""
+
+    code: str
+    label: str
+    detail: str
+
+
 class StaffCaseView(StaffCaseSummary):
     lng: float
     lat: float
@@ -105,6 +113,7 @@ class StaffCaseView(StaffCaseSummary):
     responsibility_grid_code: str | None
     reporter: str
     reporter_phone: str | None
+    reporter_flags: list[ReporterFlag] = []
     is_anonymous: bool
     is_public: bool
     register_standard: StandardView | None

@@ -30,6 +30,7 @@ from core.cases.errors import (
 from core.cases.workflow import OPEN_STATUSES, RULES, STATUS_LABELS, Action
 from core.errors import Conflict, Invalid
 from core.geo import service as geo_service
+from core.jobs import enqueue
 from core.kit.clock import utcnow
 from core.models import (
     ActorKind,
@@ -39,6 +40,8 @@ from core.models import (
     CasePhoto,
     CaseRequest,
     CaseStatus,
+    Category,
+    Channel,
     Citizen,
     PhotoStage,
     Priority,
@@ -129,6 +132,10 @@ def record_event(
         department_id=case.department_id,
     )
     session.add(event)
+    if case.channel is Channel.GOV12345:
+        # The 12345 platform hears of every step: its sweep turns new history rows into pushes (after
+        # commit; also run by cron, so a lost job only delays a push).
+        enqueue(session, "exchange.sweep")
     return event
 
 
@@ -174,7 +181,14 @@ def _notify(session: Session, case: Case, event: str, **payload: Any) -> None:
         case_id=case.id,
         event=event,
         citizen_ids=repository.followers_and_reporter(session, case),
-        payload={"case_no": case.case_no, **payload},
+        payload={
+            "case_no": case.case_no,
+            # For WeChat templates with such keywords; what the citizen reported, nothing personal.
+            "category": category.name if (category := session.get(Category, case.category_id)) else "",
+            "address": case.address,
+            "at": utcnow().isoformat(),
+            **payload,
+        },
     )
 
 

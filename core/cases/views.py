@@ -6,9 +6,11 @@ phone numbers, internal notes or other reporters.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from sqlmodel import Session
 
-from core.cases import repository
+from core.cases import abuse, repository
 from core.cases.access import may
 from core.cases.schemas import (
     CategoryNode,
@@ -29,6 +31,7 @@ from core.kit.clock import utcnow
 from core.models import (
     Case,
     CaseEvent,
+    CasePhoto,
     CaseStatus,
     Category,
     Department,
@@ -101,12 +104,11 @@ def _citizen_step(session: Session, case: Case, event: CaseEvent) -> TimelineEnt
     return TimelineEntry(at=event.created_at, step=step, text=text)
 
 
-def _photo_refs(session: Session, case: Case) -> list[PhotoRef]:
+def _photo_refs(session: Session, case: Case, photos: Iterable[CasePhoto] | None = None) -> list[PhotoRef]:
     assert case.id is not None
-    return [
-        PhotoRef(upload_id=photo.upload_id, stage=photo.stage.value)
-        for photo, _ in repository.photos(session, case.id)
-    ]
+    if photos is None:
+        photos = [photo for photo, _ in repository.photos(session, case.id)]
+    return [PhotoRef(upload_id=photo.upload_id, stage=photo.stage.value) for photo in photos]
 
 
 def _of_stage(photos: list[PhotoRef], stage: PhotoStage) -> list[PhotoRef]:
@@ -136,25 +138,34 @@ def citizen_summaries(session: Session, cases: list[Case]) -> list[CitizenCaseSu
     return [citizen_summary(session, case, category=categories.get(case.category_id)) for case in cases]
 
 
-def citizen_view(session: Session, settings: Settings, case: Case) -> CitizenCaseView:
+def citizen_view(
+    session: Session,
+    settings: Settings,
+    case: Case,
+    *,
+    category: Category | None = None,
+    events: Iterable[CaseEvent] | None = None,
+    photos: Iterable[CasePhoto] | None = None,
+) -> CitizenCaseView:
+    """The reporter's view of a case. ``category``, ``events`` (its whole history, oldest first) and
+    ``photos`` (all of its photos, oldest first) are read from the database unless the caller already
+    holds them, e.g. for a case it has just created (``intake.FiledReport``)."""
     assert case.id is not None
-    timeline = [
-        entry
-        for event in repository.events(session, case.id)
-        if (entry := _citizen_step(session, case, event))
-    ]
+    if events is None:
+        events = repository.events(session, case.id)
+    timeline = [entry for event in events if (entry := _citizen_step(session, case, event))]
     closed = case.status is CaseStatus.CLOSED and case.closed_at is not None
     window_open = (
         closed
         and case.closed_at is not None
         and ((utcnow() - case.closed_at).days <= settings.cases.rating_window_days)
     )
-    photos = _photo_refs(session, case)
+    photo_refs = _photo_refs(session, case, photos)
     return CitizenCaseView(
-        **citizen_summary(session, case).model_dump(),
+        **citizen_summary(session, case, category=category).model_dump(),
         timeline=timeline,
-        report_photos=_of_stage(photos, PhotoStage.REPORT),
-        handling_photos=_of_stage(photos, PhotoStage.HANDLING) if case.handled_at or closed else [],
+        report_photos=_of_stage(photo_refs, PhotoStage.REPORT),
+        handling_photos=_of_stage(photo_refs, PhotoStage.HANDLING) if case.handled_at or closed else [],
         reply=case.reply if case.status in {CaseStatus.CLOSED, CaseStatus.VOIDED} and case.reply else None,
         can_rate=bool(window_open and case.rating is None),
         rating=case.rating,
@@ -286,6 +297,7 @@ def staff_view(session: Session, settings: Settings, case: Case, viewer: StaffUs
         responsibility_grid_code=case.responsibility_grid_code,
         reporter=reporter,
         reporter_phone=case.reporter_phone or None,
+        reporter_flags=abuse.reporter_flags(session, settings, case),
         is_anonymous=case.is_anonymous,
         is_public=case.is_public,
         register_standard=_standard_view(current) if current else None,

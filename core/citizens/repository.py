@@ -9,7 +9,7 @@ from sqlalchemy import delete, func, or_, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from core.models import Case, Citizen, Redemption, RewardEntry, SmsCode
+from core.models import Case, Citizen, Redemption, RewardEntry, SmsCode, SubscribeConsent
 from core.models.cases import CaseFollower
 
 
@@ -134,3 +134,8 @@ def move_citizen_records(session: Session, *, from_id: int, to_id: int) -> None:
         update(RewardEntry).where(col(RewardEntry.citizen_id) == from_id).values(citizen_id=to_id)
     )
     session.execute(update(Redemption).where(col(Redemption.citizen_id) == from_id).values(citizen_id=to_id))
+    # WeChat consents belong to the openid, which moves to the kept citizen (who had none).
+    session.execute(delete(SubscribeConsent).where(col(SubscribeConsent.citizen_id) == to_id))
+    session.execute(
+        update(SubscribeConsent).where(col(SubscribeConsent.citizen_id) == from_id).values(citizen_id=to_id)
+    )

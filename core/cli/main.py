@@ -127,7 +127,8 @@ def _year(value: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from core.masterdata.service import KINDS
+    from core.cli import operators
+    from core.masterdata.service import KINDS, RECORD_KINDS
 
     parser = argparse.ArgumentParser(prog="zhcg", description="智慧城管便民服务平台 管理命令")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -138,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     migrate.set_defaults(handler=cmd_migrate)
 
     imp = sub.add_parser("import", help="导入主数据文件（可重复执行，不会产生重复数据）")
-    imp.add_argument("kind", choices=["all", *(kind.name for kind in KINDS)])
+    imp.add_argument("kind", choices=["all", *(kind.name for kind in (*KINDS, *RECORD_KINDS))])
     imp.add_argument("paths", nargs="+", help="数据文件；kind 为 all 时为目录")
     imp.set_defaults(handler=cmd_import)
 
@@ -164,6 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
     cal = sub.add_parser("calendar", help="查看工作日历的数据来源")
     cal.add_argument("years", nargs="+", type=_year)
     cal.set_defaults(handler=cmd_calendar)
+
+    operators.add_parser(sub)
     return parser
 
 

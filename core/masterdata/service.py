@@ -20,6 +20,7 @@ from core.masterdata.importers.base import ImportStats
 from core.masterdata.importers.calendar import import_calendar
 from core.masterdata.importers.categories import import_categories, import_register_standards, import_routing
 from core.masterdata.importers.departments import import_departments
+from core.masterdata.importers.fines import import_fines
 from core.masterdata.importers.grids import import_responsibility_grids, import_unit_grids
 from core.masterdata.importers.places import import_places
 from core.masterdata.readers import SourceFile, read_source
@@ -34,6 +35,12 @@ class Kind:
     file_name: str
     importer: Importer
     label: str
+    # Other names the kind's file may have in a folder (another format); a folder holds at most one.
+    other_file_names: tuple[str, ...] = ()
+
+    @property
+    def file_names(self) -> tuple[str, ...]:
+        return (self.file_name, *self.other_file_names)
 
 
 # In dependency order: a kind may only refer to kinds listed before it.
@@ -45,10 +52,14 @@ KINDS: tuple[Kind, ...] = (
     Kind("routing", "routing.csv", import_routing, "派遣规则"),
     Kind("responsibility-grids", "responsibility_grids.csv", import_responsibility_grids, "责任网格"),
     Kind("unit-grids", "unit_grids.geojson", import_unit_grids, "单元网格"),
-    Kind("places", "places.csv", import_places, "便民设施"),
+    Kind("places", "places.csv", import_places, "便民设施", ("places.geojson",)),
     Kind("calendar", "calendar.csv", import_calendar, "节假日安排"),
 )
 KINDS_BY_NAME = {kind.name: kind for kind in KINDS}
+# Records from other systems, imported one file at a time the same way but not master data: not in
+# folders (`import all`), exports or the console's master-data pages.
+RECORD_KINDS: tuple[Kind, ...] = (Kind("fines", "fines.csv", import_fines, "行政处罚决定", ("fines.json",)),)
+IMPORTABLE = KINDS_BY_NAME | {kind.name: kind for kind in RECORD_KINDS}
 GEO_KINDS = frozenset({"areas", "routing", "responsibility-grids", "unit-grids", "departments"})
 
 _after_import: list[Callable[[str], None]] = []
@@ -67,9 +78,9 @@ class ImportResult:
 
 
 def import_file(session: Session, kind_name: str, path: Path) -> ImportResult:
-    kind = KINDS_BY_NAME.get(kind_name)
+    kind = IMPORTABLE.get(kind_name)
     if kind is None:
-        known = "、".join(KINDS_BY_NAME)
+        known = "、".join(IMPORTABLE)
         raise ImportFailed([RowError(str(path), None, None, f"未知的数据类型“{kind_name}”（可选：{known}）")])
     source = read_source(path)
     with session.begin_nested():
@@ -93,13 +104,24 @@ def import_file(session: Session, kind_name: str, path: Path) -> ImportResult:
 
 
 def files_in(folders: Iterable[Path]) -> list[tuple[Kind, Path]]:
-    """Every known data file found in the folders, in dependency order."""
+    """Every known data file found in the folders, in dependency order.
+
+    A folder holding a kind in two formats (``places.csv`` and ``places.geojson``) is refused: which
+    one is meant cannot be guessed, and importing both would let the second silently win.
+    """
+    folders = list(folders)
     found: list[tuple[Kind, Path]] = []
+    conflicts: list[RowError] = []
     for kind in KINDS:
         for folder in folders:
-            path = folder / kind.file_name
-            if path.is_file():
-                found.append((kind, path))
+            paths = [folder / name for name in kind.file_names if (folder / name).is_file()]
+            if len(paths) > 1:
+                names = "、".join(path.name for path in paths)
+                conflicts.append(RowError(str(folder), None, None, f"目录中同时有 {names}，请只保留一个"))
+            elif paths:
+                found.append((kind, paths[0]))
+    if conflicts:
+        raise ImportFailed(conflicts)
     return found
 
 

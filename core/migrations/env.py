@@ -8,7 +8,7 @@ from sqlmodel import SQLModel
 
 import core.models  # noqa: F401 - registers every table
 from core.db import build_engine
-from core.migrations.rendering import render_item
+from core.migrations.rendering import include_object, render_item
 from core.settings import get_settings
 
 config = context.config
@@ -21,6 +21,7 @@ def _configure(connection: sa.Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         render_item=render_item,
+        include_object=include_object,
         compare_type=True,
     )
 

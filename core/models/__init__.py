@@ -3,6 +3,16 @@
 
 from core.models.areas import AdminArea, AreaLevel, ResponsibilityGrid, UnitGrid
 from core.models.calendar import CalendarDay, CalendarYear
+from core.models.calls import (
+    Call,
+    CallDirection,
+    CallDisposition,
+    CallOutcome,
+    CallState,
+    CallTask,
+    CallTaskKind,
+    CallTaskStatus,
+)
 from core.models.cases import (
     ActorKind,
     Case,
@@ -20,20 +30,40 @@ from core.models.cases import (
 )
 from core.models.categories import Category, CategoryKind, CategoryLevel, RegisterStandard, RoutingRule
 from core.models.citizens import Citizen, SmsCode
+from core.models.console import AuditEntry, StaffSession
 from core.models.departments import Department, DepartmentKind
+from core.models.exchange import (
+    ExchangeCursor,
+    ExchangeNonce,
+    ExchangeOrder,
+    ExchangePush,
+    ExchangePushStatus,
+)
+from core.models.fines import FineLookup, FineStatus, PenaltyDecision
 from core.models.imports import ImportBatch
-from core.models.outbox import OutboxMessage, OutboxStatus
+from core.models.outbox import DeliveryChannel, DeliveryStatus, OutboxDelivery, OutboxMessage, OutboxStatus
 from core.models.places import Place, PlaceKind
+from core.models.replies import ReplyTemplate
 from core.models.rewards import Redemption, RedemptionStatus, RewardEntry, RewardItem, RewardReason
 from core.models.staff import LoginFailure, StaffRole, StaffUser, SupervisorGrid
 from core.models.uploads import OwnerKind, Upload, UploadStatus
+from core.models.wechat import SubscribeConsent
 
 __all__ = [
     "ActorKind",
     "AdminArea",
     "AreaLevel",
+    "AuditEntry",
     "CalendarDay",
     "CalendarYear",
+    "Call",
+    "CallDirection",
+    "CallDisposition",
+    "CallOutcome",
+    "CallState",
+    "CallTask",
+    "CallTaskKind",
+    "CallTaskStatus",
     "Case",
     "CaseEvent",
     "CaseNumberCounter",
@@ -46,13 +76,24 @@ __all__ = [
     "CategoryLevel",
     "Channel",
     "Citizen",
+    "DeliveryChannel",
+    "DeliveryStatus",
     "Department",
     "DepartmentKind",
+    "ExchangeCursor",
+    "ExchangeNonce",
+    "ExchangeOrder",
+    "ExchangePush",
+    "ExchangePushStatus",
+    "FineLookup",
+    "FineStatus",
     "ImportBatch",
     "LoginFailure",
+    "OutboxDelivery",
     "OutboxMessage",
     "OutboxStatus",
     "OwnerKind",
+    "PenaltyDecision",
     "PhotoStage",
     "Place",
     "PlaceKind",
@@ -60,6 +101,7 @@ __all__ = [
     "Redemption",
     "RedemptionStatus",
     "RegisterStandard",
+    "ReplyTemplate",
     "RequestKind",
     "RequestStatus",
     "ResponsibilityGrid",
@@ -69,7 +111,9 @@ __all__ = [
     "RoutingRule",
     "SmsCode",
     "StaffRole",
+    "StaffSession",
     "StaffUser",
+    "SubscribeConsent",
     "SupervisorGrid",
     "UnitGrid",
     "Upload",

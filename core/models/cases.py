@@ -74,6 +74,15 @@ class Case(Timestamped, table=True):
     __tablename__ = "case"
     __table_args__ = (
         sa.UniqueConstraint("reporter_citizen_id", "idempotency_key", name="uq_case_reporter_idempotency"),
+        # Reports of one device in a time window (the per-device limit, the shared-device flag).
+        sa.Index("ix_case_reporter_device_created_at", "reporter_device", "created_at"),
+        # Reports of one citizen in a time window (the per-citizen limit, the flags, "mine").
+        sa.Index("ix_case_reporter_citizen_created_at", "reporter_citizen_id", "created_at"),
+        # Keyset pages of the console's queues sorted by report time (all cases, a department's cases).
+        sa.Index("ix_case_created_at_id", "created_at", "id"),
+        sa.Index("ix_case_department_created_at_id", "department_id", "created_at", "id"),
+        # PostgreSQL also has ix_case_current_due_at_id on the current deadline expression
+        # (core.cases.listing.deadline_key; created by migration 2026_11_21_0745, not reflected).
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -87,6 +96,8 @@ class Case(Timestamped, table=True):
     reporter_name: str = Field(default="", max_length=64)
     reporter_phone: str = Field(default="", max_length=20)
     idempotency_key: str | None = Field(default=None, max_length=64)
+    # Keyed hash (HMAC-SHA256, truncated) of the client's X-Device-Id; the raw identifier is never stored.
+    reporter_device: str | None = Field(default=None, max_length=32)
     is_public: bool = True
     is_anonymous: bool = False
 
@@ -128,6 +139,8 @@ class Case(Timestamped, table=True):
     rating: int | None = None
     rating_comment: str = Field(default="", max_length=500)
     rated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Hotline cases: the caller's answer to the follow-up call (回访), DTMF 1 满意 / 2 基本满意 / 3 不满意.
+    follow_up_satisfaction: int | None = None
 
     version: int = Field(default=1)  # optimistic concurrency: every UPDATE checks and bumps it
 
@@ -140,6 +153,11 @@ class CaseEvent(SQLModel, table=True):
     """One row of a case's history (who, role, action, from, to, note, when)."""
 
     __tablename__ = "case_event"
+    __table_args__ = (
+        # Evaluation: events of one kind in a period; one case's events of one kind.
+        sa.Index("ix_case_event_action_created_at", "action", "created_at"),
+        sa.Index("ix_case_event_case_action", "case_id", "action"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="case.id", index=True)

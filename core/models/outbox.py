@@ -1,5 +1,9 @@
 """Citizen notifications, written in the same transaction as the change they announce (outbox)
-and delivered by a job through a channel adapter (SMS now, WeChat later)."""
+and delivered by a job through a channel adapter (WeChat subscribe message, else SMS).
+
+One ``OutboxMessage`` per (case, event, citizen); one ``OutboxDelivery`` per (message, channel): the
+unique pair is what makes "at most once per (case, event, channel)" a database fact rather than a hope.
+"""
 
 from __future__ import annotations
 
@@ -38,3 +42,34 @@ class OutboxMessage(Timestamped, table=True):
     attempts: int = 0
     last_error: str = Field(default="", max_length=500)
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class DeliveryChannel(StrEnum):
+    WECHAT = "wechat"
+    SMS = "sms"
+
+
+class DeliveryStatus(StrEnum):
+    SENDING = "sending"  # claimed and committed before the call; found again only if that run died
+    SENT = "sent"
+    RETRY = "retry"  # a transient failure: the channel may be tried again by a later run
+    REFUSED = "refused"  # WeChat 43101: no one-time consent left for this template
+    FAILED = "failed"  # a permanent error, or retries exhausted
+    UNKNOWN = "unknown"  # the call may have reached the provider: never sent again on this channel
+    NO_CONSENT = "no_consent"  # WeChat not tried: no consent recorded for the template
+
+
+class OutboxDelivery(Timestamped, table=True):
+    """One channel's attempt at one outbox message."""
+
+    __tablename__ = "outbox_delivery"
+    __table_args__ = (
+        sa.UniqueConstraint("message_id", "channel", name="uq_outbox_delivery_message_channel"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: int = Field(foreign_key="outbox_message.id", index=True)
+    channel: DeliveryChannel = Field(sa_type=StrEnumType(DeliveryChannel, 16))
+    status: DeliveryStatus = Field(sa_type=StrEnumType(DeliveryStatus, 16))
+    template_id: str = Field(default="", max_length=64)  # WeChat: the template whose consent was spent
+    detail: str = Field(default="", max_length=500)

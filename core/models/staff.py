@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
+import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 from core.kit.clock import utcnow
@@ -55,6 +56,11 @@ class StaffUser(Timestamped, table=True):
     last_lat: float | None = None
     last_seen_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     token_version: int = 0
+    # Hotline agents: the Asterisk interface of their phone (e.g. PJSIP/8001), for the screen-pop.
+    agent_interface: str = Field(default="", max_length=64, sa_column_kwargs={"server_default": ""})
+    # Set when an admin creates the account or resets its password: the console asks for a new one.
+    must_change_password: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
+    password_changed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class SupervisorGrid(SQLModel, table=True):

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select
 
-from core.models import OutboxMessage, OutboxStatus
+from core.models import DeliveryChannel, OutboxDelivery, OutboxMessage, OutboxStatus
 
 
 def already_told(session: Session, *, case_id: int | None, event: str, citizen_ids: list[int]) -> set[int]:
@@ -30,3 +30,19 @@ def stale_pending_ids(session: Session, *, older_than: datetime, limit: int = 50
         .limit(limit)
     )
     return [message_id for message_id in session.exec(stmt).all() if message_id is not None]
+
+
+def delivery(session: Session, message_id: int, channel: DeliveryChannel) -> OutboxDelivery | None:
+    stmt = select(OutboxDelivery).where(
+        col(OutboxDelivery.message_id) == message_id, col(OutboxDelivery.channel) == channel
+    )
+    return session.exec(stmt).first()
+
+
+def deliveries(session: Session, message_ids: list[int]) -> list[OutboxDelivery]:
+    stmt = (
+        select(OutboxDelivery)
+        .where(col(OutboxDelivery.message_id).in_(message_ids))
+        .order_by(col(OutboxDelivery.message_id), col(OutboxDelivery.id))
+    )
+    return list(session.exec(stmt).all())

@@ -26,8 +26,6 @@ Answers are JSON ``{"code": ..., "message": ..., "message_id"?: ...}``:
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
 import secrets
@@ -36,6 +34,7 @@ from typing import Protocol
 
 import httpx
 
+from core.kit.signing import timestamp_nonce_signature
 from core.settings import Environment, Settings
 
 log = logging.getLogger("zhcg.sms")
@@ -51,8 +50,7 @@ def mask_phone(phone: str) -> str:
 
 
 def sign(secret: str, timestamp: str, nonce: str, body: bytes) -> str:
-    message = timestamp.encode() + b"\n" + nonce.encode() + b"\n" + body
-    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+    return timestamp_nonce_signature(secret, timestamp, nonce, body)
 
 
 class SmsError(Exception):

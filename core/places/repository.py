@@ -57,3 +57,30 @@ def operator_by_key_hash(session: Session, key_hash: str) -> ParkingOperator | N
 def add(session: Session, row: Any) -> None:
     session.add(row)
     session.flush()
+
+
+def operator_by_name(session: Session, name: str) -> ParkingOperator | None:
+    return session.exec(select(ParkingOperator).where(col(ParkingOperator.name) == name)).first()
+
+
+def operator_lot_counts(session: Session) -> list[tuple[int, str, bool, int]]:
+    """(id, name, active, number of places pointing at it) of every operator, by id; one query."""
+    stmt = (
+        sa.select(
+            col(ParkingOperator.id),
+            col(ParkingOperator.name),
+            col(ParkingOperator.active),
+            sa.func.count(col(Place.id)),
+        )
+        .select_from(ParkingOperator)
+        .outerjoin(Place, col(Place.operator_id) == col(ParkingOperator.id))
+        .group_by(col(ParkingOperator.id), col(ParkingOperator.name), col(ParkingOperator.active))
+        .order_by(col(ParkingOperator.id))
+    )
+    return [(row[0], row[1], row[2], row[3]) for row in session.execute(stmt)]
+
+
+def places_by_code(session: Session, codes: Sequence[str]) -> dict[str, Place]:
+    """Places with these codes, inactive ones included (an assignment survives a place's deactivation)."""
+    rows = session.exec(select(Place).where(col(Place.code).in_(codes))).all()
+    return {row.code: row for row in rows}

@@ -89,9 +89,14 @@ def _throttle(session: Session, settings: Settings, *, username: str, client_ip:
         )
 
 
-def login(
+def check_credentials(
     session: Session, *, settings: Settings, username: str, password: str, client_ip: str = ""
-) -> StaffToken:
+) -> StaffUser:
+    """The account these credentials open, for the API's bearer token and the console's session alike.
+
+    Throttled per username and per client address; a refusal is counted (``CredentialsRejected``: the
+    entry point commits the count before answering) and takes as long whether or not the account exists.
+    """
     username = username.strip()
     _throttle(session, settings, username=username, client_ip=client_ip)
     account = repository.by_username(session, username)
@@ -103,6 +108,15 @@ def login(
     if user is None:
         repository.record_login_failure(session, username=username, client_ip=client_ip)
         raise CredentialsRejected()
+    return user
+
+
+def login(
+    session: Session, *, settings: Settings, username: str, password: str, client_ip: str = ""
+) -> StaffToken:
+    user = check_credentials(
+        session, settings=settings, username=username, password=password, client_ip=client_ip
+    )
     token, ttl = token_for(settings, user)
     return StaffToken(token=token, expires_in=ttl, staff=profile(session, user))
 

@@ -56,3 +56,10 @@ def record_login_failure(session: Session, *, username: str, client_ip: str) -> 
 
     session.add(LoginFailure(username=username[:64], client_ip=client_ip[:64]))
     session.flush()
+
+
+def by_agent_interface(session: Session, interface: str) -> StaffUser | None:
+    stmt = select(StaffUser).where(
+        col(StaffUser.agent_interface) == interface, col(StaffUser.active).is_(True)
+    )
+    return session.exec(stmt.order_by(col(StaffUser.id))).first()

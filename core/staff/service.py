@@ -1,4 +1,4 @@
-"""Staff accounts: creation and password checks (the console's login comes with the console)."""
+"""Staff accounts: creation, password checks and changes."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from core.staff import repository
 from core.staff.passwords import hash_password, verify_password
 
 MIN_PASSWORD_LENGTH = 8
+MAX_PASSWORD_LENGTH = 128
 
 
 def create_staff(
@@ -73,3 +74,42 @@ def assign_grids(session: Session, staff: StaffUser, grid_ids: list[int]) -> int
     session.add_all(SupervisorGrid(staff_id=staff.id, responsibility_grid_id=grid_id) for grid_id in new)
     session.flush()
     return len(new)
+
+
+def check_new_password(username: str, password: str) -> None:
+    """The console's password rule: long enough, letters and digits, not the username."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise Invalid("password_too_short", f"密码至少 {MIN_PASSWORD_LENGTH} 位")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise Invalid("password_too_long", f"密码最多 {MAX_PASSWORD_LENGTH} 位")
+    if not (any(c.isalpha() for c in password) and any(c.isdigit() for c in password)):
+        raise Invalid("password_too_weak", "密码须同时包含字母和数字")
+    if username and username.lower() in password.lower():
+        raise Invalid("password_contains_username", "密码不能包含用户名")
+
+
+def change_password(session: Session, user: StaffUser, *, current: str, new: str) -> None:
+    """The account holder changes their password. Bearer tokens issued before stop working."""
+    from core.kit.clock import utcnow
+
+    if not verify_password(user.password_hash, current):
+        raise Invalid("password_wrong", "当前密码不正确")
+    check_new_password(user.username, new)
+    if verify_password(user.password_hash, new):
+        raise Invalid("password_unchanged", "新密码不能与当前密码相同")
+    user.password_hash = hash_password(new)
+    user.password_changed_at = utcnow()
+    user.must_change_password = False
+    user.token_version += 1
+    session.add(user)
+    session.flush()
+
+
+def reset_password(session: Session, user: StaffUser, *, new: str) -> None:
+    """An admin sets a temporary password: the holder must change it at the next sign-in."""
+    check_new_password(user.username, new)
+    user.password_hash = hash_password(new)
+    user.must_change_password = True
+    user.token_version += 1
+    session.add(user)
+    session.flush()

@@ -16,7 +16,7 @@ from sqlmodel import SQLModel
 import core.models  # noqa: F401 - registers every table
 from core.db import build_engine
 from core.migrate import MIGRATIONS, alembic_config, downgrade, upgrade
-from core.migrations.rendering import render_item
+from core.migrations.rendering import include_object, render_item
 from tests.conftest import database_url, drop_database
 
 
@@ -32,7 +32,8 @@ def fresh_engine() -> Iterator[sa.Engine]:
 def _diff(engine: sa.Engine) -> list[object]:
     with engine.connect() as connection:
         context = MigrationContext.configure(
-            connection, opts={"compare_type": True, "render_item": render_item}
+            connection,
+            opts={"compare_type": True, "render_item": render_item, "include_object": include_object},
         )
         return list(compare_metadata(context, SQLModel.metadata))
 

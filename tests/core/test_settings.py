@@ -46,9 +46,16 @@ def test_placeholder_integration_secret_refused_in_production() -> None:
 
 
 def test_real_secrets_accepted_in_production() -> None:
-    settings = make(environment="production", app={"secret_key": STRONG})
+    settings = make(
+        environment="production", app={"secret_key": STRONG}, sms={"api_base": "https://sms.example.cn"}
+    )
     assert settings.environment is Environment.PRODUCTION
     assert STRONG not in repr(settings)
+
+
+def test_production_needs_the_sms_gateway() -> None:
+    with pytest.raises(ValidationError, match="ZHCG_SMS__API_BASE"):
+        make(environment="production", app={"secret_key": STRONG})
 
 
 def test_nested_groups_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -17,7 +17,7 @@ from sqlmodel import col, delete, select
 
 from core.db import session_scope
 from core.jobs import PendingJob, RQDispatcher, configure_jobs
-from core.models import Citizen, OutboxMessage, OutboxStatus
+from core.models import Citizen, OutboxDelivery, OutboxMessage, OutboxStatus
 from core.notify import outbox
 from core.settings import Settings
 from tests.fixtures.fake_sms import FakeSms, running_fake_sms
@@ -39,6 +39,10 @@ def phone(engine: Engine) -> Iterator[str]:
     yield number
     with session_scope(engine) as session:
         citizen_ids = select(Citizen.id).where(col(Citizen.phone) == number).scalar_subquery()
+        message_ids = select(OutboxMessage.id).where(col(OutboxMessage.citizen_id).in_(citizen_ids))
+        session.exec(
+            delete(OutboxDelivery).where(col(OutboxDelivery.message_id).in_(message_ids.scalar_subquery()))
+        )  # type: ignore[call-overload]
         session.exec(delete(OutboxMessage).where(col(OutboxMessage.citizen_id).in_(citizen_ids)))  # type: ignore[call-overload]
         session.exec(delete(Citizen).where(col(Citizen.phone) == number))  # type: ignore[call-overload]
 

@@ -47,7 +47,7 @@ def test_committed_job_runs_in_a_real_worker_and_rolled_back_job_never_queues(
 def test_cron_enqueues_each_periodic_job_once_per_slot(rq_settings: Settings) -> None:
     first = run_due(rq_settings, now_s=1_800_000_000)
     again = run_due(rq_settings, now_s=1_800_000_001)
-    assert first == ["calendar.check_years", "cases.mark_overdue", "notify.sweep"]
+    assert first == ["calendar.check_years", "cases.mark_overdue", "notify.sweep", "exchange.sweep"]
     assert again == []
     queue = Queue(
         f"{rq_settings.redis.queue_prefix}-default", connection=Redis.from_url(str(rq_settings.redis.url))

@@ -119,6 +119,11 @@ def test_outside_the_city(demo: Session) -> None:
 
 
 def test_demo_is_refused_in_production(demo: Session, tmp_path: Path) -> None:
-    production = Settings(_env_file=None, environment="production", app={"secret_key": "x" * 32})  # type: ignore[call-arg]
+    production = Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        environment="production",
+        app={"secret_key": "x" * 32},
+        sms={"api_base": "https://sms.example.cn"},
+    )
     with pytest.raises(Forbidden):
         load_demo(demo, settings=production, out_dir=tmp_path)

@@ -1,0 +1,1 @@
+"""The audit log: every staff action and every view of a citizen's full phone number."""

@@ -1,0 +1,1 @@
+"""Reply templates (答复模板): reusable answers to citizens, kept by administrators."""

@@ -1,0 +1,1 @@
+"""Fines (罚款): the late-fee rule and the public lookup of a penalty decision."""

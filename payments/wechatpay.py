@@ -1,0 +1,320 @@
+"""WeChat Pay API v3 adapter (``wechatpayv3``, platform public-key mode) for the mini-program.
+
+- ``create_jsapi_order`` → ``prepay_id`` (POST /v3/pay/transactions/jsapi, amount in fen).
+- ``jsapi_params`` → what ``wx.requestPayment`` needs; paySign is RSA-SHA256 over
+  ``appId\\ntimeStamp\\nnonceStr\\npackage\\n`` with the merchant private key.
+- ``query_order`` / ``close_order`` (close answers 204).
+- ``parse_notification`` verifies a payment notification (signature over ``timestamp\\nnonce\\nbody\\n``
+  with WeChat Pay's public key, SIGNTEST probes refused, ±5 min timestamp window — the library does not
+  check it) and decrypts its AES-256-GCM resource. Dedupe on ``notification_id`` is the caller's job.
+
+Requests go through the library, which signs them (``Authorization: WECHATPAY2-SHA256-RSA2048 …``) and
+verifies the signature of every 2xx reply. The library is synchronous (``requests``): call these methods
+from a worker or a thread pool. Its gateway URL is a private attribute we override from settings, hence
+the exact pin in pyproject.toml. Notifications are verified here, not by the library, because the library
+falls back to downloading platform certificates for an unknown serial and has no timestamp window.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import secrets
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import requests
+from cryptography.exceptions import InvalidSignature, InvalidTag
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from wechatpayv3 import WeChatPay, WeChatPayType
+
+from core.kit.clock import ensure_aware, to_local
+from core.settings import WechatPaySettings
+from payments.providers import ProviderError, SignatureInvalid
+
+TIMESTAMP_WINDOW_S = 300
+SIGNATURE_TYPE = "WECHATPAY2-SHA256-RSA2048"
+SIGNTEST_PREFIX = "WECHATPAY/SIGNTEST/"
+
+
+class TradeState(StrEnum):
+    SUCCESS = "SUCCESS"
+    REFUND = "REFUND"
+    NOTPAY = "NOTPAY"
+    CLOSED = "CLOSED"
+    REVOKED = "REVOKED"
+    USERPAYING = "USERPAYING"
+    PAYERROR = "PAYERROR"
+
+
+@dataclass(frozen=True)
+class JsapiPayParams:
+    """The arguments of ``wx.requestPayment`` (see ``as_dict`` for the exact keys)."""
+
+    app_id: str
+    time_stamp: str
+    nonce_str: str
+    package: str
+    sign_type: str
+    pay_sign: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {
+            "appId": self.app_id,
+            "timeStamp": self.time_stamp,
+            "nonceStr": self.nonce_str,
+            "package": self.package,
+            "signType": self.sign_type,
+            "paySign": self.pay_sign,
+        }
+
+
+@dataclass(frozen=True)
+class WechatTransaction:
+    """An order as WeChat Pay sees it (query answer or decrypted notification resource)."""
+
+    out_trade_no: str
+    trade_state: TradeState
+    transaction_id: str | None
+    amount_total: int | None  # fen
+    app_id: str
+    mch_id: str
+    payer_openid: str | None
+    success_time: datetime | None
+
+
+@dataclass(frozen=True)
+class WechatNotification:
+    notification_id: str
+    event_type: str  # TRANSACTION.SUCCESS for a payment
+    transaction: WechatTransaction
+
+    @property
+    def out_trade_no(self) -> str:
+        return self.transaction.out_trade_no
+
+    @property
+    def transaction_id(self) -> str | None:
+        return self.transaction.transaction_id
+
+    @property
+    def trade_state(self) -> TradeState:
+        return self.transaction.trade_state
+
+    @property
+    def amount_total(self) -> int | None:
+        return self.transaction.amount_total
+
+
+def _read(path: Path | None, what: str) -> str:
+    if path is None:
+        raise ProviderError("provider_not_configured", f"微信支付未配置{what}")
+    return path.read_text(encoding="utf-8")
+
+
+def _transaction(data: Mapping[str, Any]) -> WechatTransaction:
+    try:
+        amount = data.get("amount") or {}
+        payer = data.get("payer") or {}
+        success_time = data.get("success_time")
+        return WechatTransaction(
+            out_trade_no=str(data["out_trade_no"]),
+            trade_state=TradeState(data["trade_state"]),
+            transaction_id=str(data["transaction_id"]) if data.get("transaction_id") else None,
+            amount_total=int(amount["total"]) if "total" in amount else None,
+            app_id=str(data.get("appid", "")),
+            mch_id=str(data.get("mchid", "")),
+            payer_openid=str(payer["openid"]) if payer.get("openid") else None,
+            success_time=datetime.fromisoformat(success_time) if success_time else None,
+        )
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ProviderError("provider_bad_reply", "微信支付返回的订单数据无法识别", reply=dict(data)) from exc
+
+
+class WechatPayClient:
+    """One merchant (``settings.mch_id``) and one mini-program (``settings.app_id``)."""
+
+    def __init__(self, settings: WechatPaySettings, *, timeout_s: float = 10.0) -> None:
+        if not (settings.mch_id and settings.app_id and settings.cert_serial_no and settings.public_key_id):
+            raise ProviderError("provider_not_configured", "微信支付商户号、AppID、证书序列号或公钥ID未配置")
+        apiv3_key = settings.apiv3_key.get_secret_value()
+        if len(apiv3_key.encode()) != 32:
+            raise ProviderError("provider_not_configured", "微信支付 APIv3 密钥须为 32 字节")
+        self.settings = settings
+        self._apiv3_key = apiv3_key
+        private_pem = _read(settings.private_key_path, "商户私钥")
+        public_pem = _read(settings.public_key_path, "微信支付公钥")
+        private_key = serialization.load_pem_private_key(private_pem.encode(), password=None)
+        public_key = serialization.load_pem_public_key(public_pem.encode())
+        if not isinstance(private_key, rsa.RSAPrivateKey) or not isinstance(public_key, rsa.RSAPublicKey):
+            raise ProviderError("provider_not_configured", "微信支付密钥须为 RSA 密钥")
+        self._private_key = private_key
+        self._public_key = public_key
+        self._pay: Any = WeChatPay(
+            wechatpay_type=WeChatPayType.MINIPROG,
+            mchid=settings.mch_id,
+            private_key=private_pem,
+            cert_serial_no=settings.cert_serial_no,
+            appid=settings.app_id,
+            apiv3_key=apiv3_key,
+            notify_url=settings.notify_url or None,
+            timeout=(timeout_s, timeout_s),
+            public_key=public_pem,
+            public_key_id=settings.public_key_id,
+        )
+        # Private attribute of wechatpayv3==2.0.4 (pinned): the gateway is hard-coded otherwise.
+        self._pay._core._gate_way = settings.api_base.rstrip("/")
+
+    # -- requests ---------------------------------------------------------------------------------
+
+    def _call(self, method: str, *args: Any, **kwargs: Any) -> tuple[int, str]:
+        try:
+            status, text = getattr(self._pay, method)(*args, **kwargs)
+        except requests.RequestException as exc:
+            raise ProviderError("provider_unavailable", "微信支付暂时无法连接", error=repr(exc)) from exc
+        except Exception as exc:  # the library raises bare Exception for a bad reply signature
+            raise SignatureInvalid(
+                "reply_signature_invalid", "微信支付应答签名验证失败", error=str(exc)
+            ) from exc
+        body = text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text)
+        if not 200 <= int(status) < 300:
+            try:
+                error = json.loads(body)
+            except ValueError:
+                error = {}
+            kind = "provider_unavailable" if int(status) >= 500 else "provider_refused"
+            raise ProviderError(
+                kind,
+                "微信支付拒绝了请求" if kind == "provider_refused" else "微信支付暂时不可用",
+                status=int(status),
+                provider_code=str(error.get("code", "")) if isinstance(error, dict) else "",
+                provider_message=str(error.get("message", "")) if isinstance(error, dict) else "",
+            )
+        return int(status), body
+
+    def create_jsapi_order(
+        self,
+        *,
+        out_trade_no: str,
+        description: str,
+        amount_fen: int,
+        openid: str,
+        time_expire: datetime,
+        notify_url: str | None = None,
+    ) -> str:
+        """Place a JSAPI (mini-program) order; returns its ``prepay_id`` (valid two hours)."""
+        if isinstance(amount_fen, bool) or not isinstance(amount_fen, int) or amount_fen <= 0:
+            raise ValueError(f"amount must be a positive integer in fen, got {amount_fen!r}")
+        notify = notify_url or self.settings.notify_url
+        if not notify:
+            raise ProviderError("provider_not_configured", "微信支付回调地址未配置")
+        _, body = self._call(
+            "pay",
+            description=description,
+            out_trade_no=out_trade_no,
+            amount={"total": amount_fen, "currency": "CNY"},
+            payer={"openid": openid},
+            time_expire=to_local(ensure_aware(time_expire)).isoformat(timespec="seconds"),
+            notify_url=notify,
+            pay_type=WeChatPayType.JSAPI,
+        )
+        try:
+            return str(json.loads(body)["prepay_id"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ProviderError("provider_bad_reply", "微信支付下单应答缺少 prepay_id", reply=body) from exc
+
+    def jsapi_params(self, prepay_id: str, *, now: float | None = None) -> JsapiPayParams:
+        time_stamp = str(int(time.time() if now is None else now))
+        nonce_str = secrets.token_hex(16).upper()
+        package = f"prepay_id={prepay_id}"
+        message = f"{self.settings.app_id}\n{time_stamp}\n{nonce_str}\n{package}\n".encode()
+        signature = self._private_key.sign(message, padding.PKCS1v15(), hashes.SHA256())
+        return JsapiPayParams(
+            app_id=self.settings.app_id,
+            time_stamp=time_stamp,
+            nonce_str=nonce_str,
+            package=package,
+            sign_type="RSA",
+            pay_sign=base64.b64encode(signature).decode(),
+        )
+
+    def query_order(self, out_trade_no: str) -> WechatTransaction:
+        _, body = self._call("query", out_trade_no=out_trade_no)
+        try:
+            data = json.loads(body)
+        except ValueError as exc:
+            raise ProviderError("provider_bad_reply", "微信支付查询应答不是 JSON", reply=body) from exc
+        return _transaction(data)
+
+    def close_order(self, out_trade_no: str) -> None:
+        """Close an unpaid order (204). Closing a paid order is refused (``provider_refused``)."""
+        self._call("close", out_trade_no=out_trade_no)
+
+    # -- notifications ----------------------------------------------------------------------------
+
+    def parse_notification(
+        self, headers: Mapping[str, str], body: bytes | str, *, now: float | None = None
+    ) -> WechatNotification:
+        """Verify and decrypt a payment notification; raises ``SignatureInvalid`` when anything is off."""
+        text = body.decode("utf-8") if isinstance(body, bytes) else body
+        lowered = {key.lower(): value for key, value in headers.items()}
+        signature = lowered.get("wechatpay-signature", "")
+        timestamp = lowered.get("wechatpay-timestamp", "")
+        nonce = lowered.get("wechatpay-nonce", "")
+        serial = lowered.get("wechatpay-serial", "")
+        signature_type = lowered.get("wechatpay-signature-type", SIGNATURE_TYPE)
+        if signature.startswith(SIGNTEST_PREFIX):
+            raise SignatureInvalid("signature_probe", "微信支付签名探测请求，已拒绝")
+        if signature_type != SIGNATURE_TYPE:
+            raise SignatureInvalid(
+                "unsupported_algorithm", "不支持的微信支付签名算法", signature_type=signature_type
+            )
+        if serial != self.settings.public_key_id:
+            raise SignatureInvalid("unknown_serial", "微信支付公钥ID不匹配", serial=serial)
+        if not timestamp.isdigit() or not nonce or not signature:
+            raise SignatureInvalid("signature_invalid", "微信支付通知缺少签名信息")
+        current = time.time() if now is None else now
+        if abs(int(timestamp) - current) > TIMESTAMP_WINDOW_S:
+            raise SignatureInvalid("timestamp_expired", "微信支付通知时间戳超出允许范围", timestamp=timestamp)
+        try:
+            raw_signature = base64.b64decode(signature, validate=True)
+            self._public_key.verify(
+                raw_signature, f"{timestamp}\n{nonce}\n{text}\n".encode(), padding.PKCS1v15(), hashes.SHA256()
+            )
+        except (InvalidSignature, binascii.Error, ValueError) as exc:
+            raise SignatureInvalid("signature_invalid", "微信支付通知签名验证失败") from exc
+        try:
+            envelope = json.loads(text)
+            resource = envelope["resource"]
+            algorithm = resource["algorithm"]
+            if envelope.get("resource_type") != "encrypt-resource" or algorithm != "AEAD_AES_256_GCM":
+                raise SignatureInvalid("unsupported_algorithm", "不支持的微信支付通知加密方式")
+            plain = AESGCM(self._apiv3_key.encode()).decrypt(
+                str(resource["nonce"]).encode(),
+                base64.b64decode(resource["ciphertext"]),
+                str(resource.get("associated_data") or "").encode(),
+            )
+            data = json.loads(plain)
+            notification_id = str(envelope["id"])
+            event_type = str(envelope["event_type"])
+        except InvalidTag as exc:
+            raise SignatureInvalid("decrypt_failed", "微信支付通知解密失败（APIv3 密钥不符？）") from exc
+        except (ValueError, KeyError, TypeError, binascii.Error) as exc:
+            raise SignatureInvalid("bad_notification", "微信支付通知格式无法识别") from exc
+        try:
+            transaction = _transaction(data)
+        except ProviderError as exc:
+            raise SignatureInvalid("bad_notification", "微信支付通知内容无法识别") from exc
+        if transaction.mch_id != self.settings.mch_id or transaction.app_id != self.settings.app_id:
+            raise SignatureInvalid("bad_notification", "微信支付通知的商户号或 AppID 不符")
+        return WechatNotification(
+            notification_id=notification_id, event_type=event_type, transaction=transaction
+        )
