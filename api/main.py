@@ -13,7 +13,10 @@ from api.routes import (
     geo,
     health,
     nearby,
+    payment_refunds,
+    payments,
     places,
+    receipts,
     reports,
     rewards,
     staff_cases,
@@ -57,4 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(subscriptions.router)
     app.include_router(exchange.router)
     app.include_router(fines.router)
+    app.include_router(payments.router)
+    app.include_router(payment_refunds.router)
+    app.include_router(receipts.router)
     return app

@@ -48,6 +48,13 @@ JOBS: dict[str, JobSpec] = {
     "cases.mark_overdue": JobSpec("workers.jobs.cases.mark_overdue"),
     "exchange.push": JobSpec("workers.jobs.exchange.push", queue="exchange"),
     "exchange.sweep": JobSpec("workers.jobs.exchange.sweep", queue="exchange"),
+    "payments.receipt": JobSpec("workers.jobs.payments.receipt", queue="payments"),
+    "payments.close_at_provider": JobSpec("workers.jobs.payments.close_at_provider", queue="payments"),
+    "payments.poll_pending": JobSpec("workers.jobs.payments.poll_pending", queue="payments", retries=()),
+    "payments.close_expired": JobSpec("workers.jobs.payments.close_expired", queue="payments", retries=()),
+    "payments.refund": JobSpec("workers.jobs.payment_refunds.refund", queue="payments"),
+    "payments.refund_poll": JobSpec("workers.jobs.payment_refunds.refund_poll", queue="payments", retries=()),
+    "payments.reconcile": JobSpec("workers.jobs.reconcile.reconcile", queue="payments", timeout_s=1800),
 }
 
 

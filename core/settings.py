@@ -246,6 +246,20 @@ class AlipaySettings(BaseModel):
     alipay_public_key_path: OptionalPath = None
     gateway: str = "https://openapi.alipay.com/gateway.do"
     notify_url: str = ""
+    seller_id: str = ""  # the merchant's PID (2088…); a notification for another seller is refused
+
+
+class PaymentsSettings(BaseModel):
+    """Online payment of fines (both channels)."""
+
+    order_ttl_s: int = Field(default=1800, ge=120, le=7200)  # an unpaid order expires (and is closed)
+    poll_after_s: int = Field(default=300, gt=0)  # ask the provider about an order still pending this long
+    poll_batch: int = Field(default=100, gt=0)
+    reconcile_hour: int = Field(default=10, ge=0, le=23)  # local hour; bills of yesterday are ready by then
+    bureau_name: str = "市城市管理综合行政执法局"  # printed on receipts
+    # Demo only: `zhcg serve` starts the local fake WeChat Pay and Alipay gateways and points the
+    # channels at them. Refused outside development.
+    sandbox: bool = False
 
 
 class AmiSettings(BaseModel):
@@ -413,6 +427,7 @@ class Settings(BaseSettings):
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     wechatpay: WechatPaySettings = Field(default_factory=WechatPaySettings)
     alipay: AlipaySettings = Field(default_factory=AlipaySettings)
+    payments: PaymentsSettings = Field(default_factory=PaymentsSettings)
     ami: AmiSettings = Field(default_factory=AmiSettings)
     sms: SmsSettings = Field(default_factory=SmsSettings)
     evaluation: EvaluationSettings = Field(default_factory=EvaluationSettings)
@@ -431,6 +446,8 @@ class Settings(BaseSettings):
         for name, value in self._configured_secrets():
             if value.lower() in PLACEHOLDER_SECRETS - {""}:
                 raise ValueError(f"{name} is a placeholder; set the real value")
+        if self.payments.sandbox:
+            raise ValueError("ZHCG_PAYMENTS__SANDBOX (fake payment gateways) is for development only")
         if self.environment is Environment.PRODUCTION and not self.sms.api_base:
             # Without a gateway nobody can log in by SMS code and no citizen is notified: refuse to start.
             raise ValueError("ZHCG_SMS__API_BASE is not set; production needs the SMS gateway")

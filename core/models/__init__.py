@@ -42,6 +42,19 @@ from core.models.exchange import (
 from core.models.fines import FineLookup, FineStatus, PenaltyDecision
 from core.models.imports import ImportBatch
 from core.models.outbox import DeliveryChannel, DeliveryStatus, OutboxDelivery, OutboxMessage, OutboxStatus
+from core.models.payments import (
+    MismatchKind,
+    NotificationVerdict,
+    PaymentChannel,
+    PaymentClient,
+    PaymentNotification,
+    PaymentOrder,
+    PaymentOrderStatus,
+    PaymentRefund,
+    ReconciliationItem,
+    ReconciliationRun,
+    RefundStatus,
+)
 from core.models.places import Place, PlaceKind
 from core.models.replies import ReplyTemplate
 from core.models.rewards import Redemption, RedemptionStatus, RewardEntry, RewardItem, RewardReason
@@ -89,17 +102,28 @@ __all__ = [
     "FineStatus",
     "ImportBatch",
     "LoginFailure",
+    "MismatchKind",
+    "NotificationVerdict",
     "OutboxDelivery",
     "OutboxMessage",
     "OutboxStatus",
     "OwnerKind",
+    "PaymentChannel",
+    "PaymentClient",
+    "PaymentNotification",
+    "PaymentOrder",
+    "PaymentOrderStatus",
+    "PaymentRefund",
     "PenaltyDecision",
     "PhotoStage",
     "Place",
     "PlaceKind",
     "Priority",
+    "ReconciliationItem",
+    "ReconciliationRun",
     "Redemption",
     "RedemptionStatus",
+    "RefundStatus",
     "RegisterStandard",
     "ReplyTemplate",
     "RequestKind",

@@ -1,4 +1,4 @@
-"""Alipay adapter against the local fake gateway (tests/fixtures/fake_alipay.py)."""
+"""Alipay adapter against the local fake gateway (payments/sandbox/alipay.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import serialization
 from core.settings import get_settings
 from payments.alipay import NOTIFY_ANSWER, AlipayClient, TradeStatus
 from payments.providers import ProviderError, SignatureInvalid, fen_to_yuan, yuan_to_fen
-from tests.fixtures.fake_alipay import FakeAlipay, new_rsa_key, running_fake_alipay
+from payments.sandbox.alipay import FakeAlipay, new_rsa_key, running_fake_alipay
 
 
 @pytest.fixture(scope="module")

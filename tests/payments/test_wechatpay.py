@@ -1,4 +1,4 @@
-"""WeChat Pay v3 adapter against the local fake gateway (tests/fixtures/fake_wechatpay.py)."""
+"""WeChat Pay v3 adapter against the local fake gateway (payments/sandbox/wechatpay.py)."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from cryptography.hazmat.primitives.asymmetric import padding
 from core.kit.clock import utcnow
 from core.settings import get_settings
 from payments.providers import ProviderError, SignatureInvalid
+from payments.sandbox.wechatpay import FakeWechatPay, running_fake_wechatpay
 from payments.wechatpay import TradeState, WechatNotification, WechatPayClient
-from tests.fixtures.fake_wechatpay import FakeWechatPay, running_fake_wechatpay
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,1 @@
+"""Payment orders for fines: creation, notifications, settlement."""

@@ -1,0 +1,141 @@
+"""Applying a payment the provider reports as received: the one place an order becomes paid.
+
+Called by the notification handlers and the poller with the order row locked. Idempotent: the same
+provider transaction applied twice is ``ALREADY``. The amount must be exact (a mismatch raises and
+changes nothing). Money that arrives for an order that is no longer open, or for a decision that is no
+longer payable (paid another way, cancelled), is kept as ``needs_refund`` and shows up for staff.
+The partial unique index ``uq_payment_order_paid_decision`` is the last guard against a decision
+paid twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from sqlmodel import Session, col, select
+
+from core.errors import Conflict
+from core.jobs import enqueue
+from core.kit.clock import to_local
+from core.models import FineStatus, PaymentOrder, PaymentOrderStatus, PenaltyDecision
+from core.notify import outbox
+
+PAYABLE = (FineStatus.UNPAID, FineStatus.DEFERRED)
+SETTLED = (PaymentOrderStatus.PAID, PaymentOrderStatus.NEEDS_REFUND, PaymentOrderStatus.REFUNDED)
+FINE_PAID_EVENT = "fine_paid"
+
+
+class SettleOutcome(StrEnum):
+    APPLIED = "applied"  # the order is paid and the decision with it
+    ALREADY = "already"  # this provider transaction was applied before: nothing changed
+    NEEDS_REFUND = "needs_refund"  # money received that cannot be applied: flagged for a refund
+
+
+class AmountMismatch(Conflict):
+    def __init__(self, *, expected_fen: int, reported_fen: int) -> None:
+        super().__init__(
+            "amount_mismatch",
+            "支付金额与订单金额不一致",
+            expected_fen=expected_fen,
+            reported_fen=reported_fen,
+        )
+
+
+class TransactionMismatch(Conflict):
+    """The order was settled by a different provider transaction (a second payment of one order)."""
+
+    def __init__(self) -> None:
+        super().__init__("transaction_mismatch", "该订单已由另一笔交易支付")
+
+
+@dataclass(frozen=True)
+class Settlement:
+    outcome: SettleOutcome
+    order: PaymentOrder
+    reason: str = ""  # why a refund is needed: order_closed, fine_paid, fine_cancelled
+
+
+def lock_order(session: Session, out_trade_no: str) -> PaymentOrder | None:
+    """The order, locked until the transaction ends (PostgreSQL; SQLite serialises writers)."""
+    query = select(PaymentOrder).where(col(PaymentOrder.out_trade_no) == out_trade_no).with_for_update()
+    return session.exec(query).first()
+
+
+def receipt_no(order: PaymentOrder, paid_at: datetime) -> str:
+    """``ZF`` + local paying date + the order id: unique, sortable, not guessable from a decision."""
+    return f"ZF{to_local(paid_at):%Y%m%d}{order.id:08d}"
+
+
+def settle_paid(
+    session: Session,
+    order: PaymentOrder,
+    *,
+    provider_txn_id: str,
+    paid_fen: int,
+    paid_at: datetime,
+) -> Settlement:
+    """Apply a reported payment to a locked order (see the module docstring)."""
+    if order.status in SETTLED:
+        if order.provider_txn_id == provider_txn_id:
+            return Settlement(SettleOutcome.ALREADY, order)
+        raise TransactionMismatch()
+    if paid_fen != order.amount_fen:
+        raise AmountMismatch(expected_fen=order.amount_fen, reported_fen=paid_fen)
+    decision = session.exec(
+        select(PenaltyDecision).where(col(PenaltyDecision.id) == order.decision_id).with_for_update()
+    ).one()
+    order.provider_txn_id = provider_txn_id
+    order.paid_at = paid_at
+    order.paid_amount_fen = paid_fen
+    reason = ""
+    if order.status is not PaymentOrderStatus.PENDING:
+        reason = "order_closed"
+    elif decision.status is FineStatus.PAID:
+        reason = "fine_paid"
+    elif decision.status not in PAYABLE:
+        reason = "fine_cancelled"
+    if reason:
+        order.status = PaymentOrderStatus.NEEDS_REFUND
+        session.add(order)
+        session.flush()
+        return Settlement(SettleOutcome.NEEDS_REFUND, order, reason)
+    order.status = PaymentOrderStatus.PAID
+    order.receipt_no = receipt_no(order, paid_at)
+    decision.status = FineStatus.PAID
+    session.add_all([order, decision])
+    session.flush()
+    _close_sibling_orders(session, order)
+    if order.citizen_id is not None:
+        outbox.record(
+            session,
+            case_id=decision.case_id,
+            event=FINE_PAID_EVENT,
+            citizen_ids=[order.citizen_id],
+            payload={
+                "decision_no": decision.decision_no,
+                "amount_fen": paid_fen,
+                "receipt_no": order.receipt_no,
+            },
+        )
+    enqueue(session, "payments.receipt", order_id=order.id)
+    return Settlement(SettleOutcome.APPLIED, order)
+
+
+def _close_sibling_orders(session: Session, paid: PaymentOrder) -> None:
+    """Other open orders of the same decision can no longer be paid usefully: close them here and at
+    their provider (a payment that still slips through becomes ``needs_refund``)."""
+    siblings = session.exec(
+        select(PaymentOrder).where(
+            col(PaymentOrder.decision_id) == paid.decision_id,
+            col(PaymentOrder.status) == PaymentOrderStatus.PENDING,
+            col(PaymentOrder.id) != paid.id,
+        )
+    ).all()
+    for sibling in siblings:
+        sibling.status = PaymentOrderStatus.CLOSED
+        sibling.closed_at = paid.paid_at
+        session.add(sibling)
+        enqueue(session, "payments.close_at_provider", order_id=sibling.id)
+    session.flush()
