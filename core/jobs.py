@@ -46,6 +46,7 @@ JOBS: dict[str, JobSpec] = {
     "notify.sweep": JobSpec("workers.jobs.notify.sweep", queue="notify"),
     "uploads.derive": JobSpec("workers.jobs.uploads.derive", queue="photos"),
     "cases.mark_overdue": JobSpec("workers.jobs.cases.mark_overdue"),
+    "housekeeping.purge": JobSpec("workers.jobs.housekeeping.purge", retries=(600,)),
     "exchange.push": JobSpec("workers.jobs.exchange.push", queue="exchange"),
     "exchange.sweep": JobSpec("workers.jobs.exchange.sweep", queue="exchange"),
     "payments.receipt": JobSpec("workers.jobs.payments.receipt", queue="payments"),

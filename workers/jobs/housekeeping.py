@@ -1,0 +1,17 @@
+"""Daily housekeeping: purge rows kept only for rate limits (``core.retention``)."""
+
+from __future__ import annotations
+
+import logging
+
+from core import retention
+from core.kit.clock import utcnow
+from workers.context import job_session
+
+log = logging.getLogger("zhcg.housekeeping")
+
+
+def purge() -> None:
+    with job_session() as session:
+        deleted = retention.purge(session, now=utcnow())
+    log.info("housekeeping purge: %s", deleted)
