@@ -25,4 +25,7 @@ def purge(session: Session, *, now: datetime) -> dict[str, int]:
         delete(FineLookup).where(col(FineLookup.created_at) < now - FINE_LOOKUP_RETENTION)
     )
     codes = session.execute(delete(SmsCode).where(col(SmsCode.created_at) < now - SMS_CODE_RETENTION))
-    return {"fine_lookup": int(lookups.rowcount or 0), "sms_code": int(codes.rowcount or 0)}
+    return {
+        "fine_lookup": int(lookups.rowcount or 0),  # type: ignore[attr-defined]
+        "sms_code": int(codes.rowcount or 0),  # type: ignore[attr-defined]
+    }
