@@ -19,10 +19,12 @@ from admin.routes import (
     auth,
     cases,
     evaluation,
+    fines,
     home,
     hotline,
     map,
     masterdata,
+    payments,
     queues,
     replies,
 )
@@ -134,4 +136,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(accounts.router)
     app.include_router(audit.router)
     app.include_router(hotline.router)
+    app.include_router(fines.router)
+    app.include_router(payments.router)
     return app

@@ -46,6 +46,9 @@ NAV: tuple[NavItem, ...] = (
         key="e",
     ),
     NavItem("masterdata", "主数据", frozenset({StaffRole.ADMIN, StaffRole.LEADER}), key="d"),
+    # Fines and payments: leaders and administrators until an enforcement/finance role exists.
+    NavItem("fines", "罚款", frozenset({StaffRole.ADMIN, StaffRole.LEADER}), key="f"),
+    NavItem("payments", "支付对账", frozenset({StaffRole.ADMIN, StaffRole.LEADER}), key="p"),
     NavItem("accounts", "账号管理", frozenset({StaffRole.ADMIN}), key="a"),
     NavItem("audit", "审计日志", frozenset({StaffRole.ADMIN}), key="l"),
 )

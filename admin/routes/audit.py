@@ -66,11 +66,21 @@ ACTION_LABELS: dict[str, str] = {
     "reward_stock_adjusted": "调整兑换库存",
     "audit_export": "导出审计日志",
     # Case actions are recorded under the workflow's action names (core.audit.cases).
+    "fine_created": "登记处罚决定书",
+    "fine_cancelled": "撤销处罚决定书",
+    "fine_deferral_approved": "批准暂缓/分期缴纳",
+    "fines_exported": "导出罚款决定书",
+    "payments_exported": "导出支付订单",
+    "refund_requested": "申请退款",
+    "payment_notification_reviewed": "复核支付通知",
     **{action.value: f"案件{label}" for action, label in CASE_ACTION_LABELS.items()},
 }
 
 TARGET_LABELS: dict[str, str] = {
     "staff": "账号",
+    "fine": "罚款决定书",
+    "payment_order": "支付订单",
+    "payment_notification": "支付通知",
     "case": "案件",
     "call_task": "回拨/回访任务",
     "citizen": "市民",
