@@ -47,6 +47,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     install_docs(app)
     app.include_router(health.router)
+    # Providers' payment notifications first: routes are matched in order and these are the hot path.
+    app.include_router(payments.router)
+    app.include_router(payment_refunds.router)
     app.include_router(auth.router)
     app.include_router(auth.staff_router)
     app.include_router(geo.router)
@@ -60,7 +63,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(subscriptions.router)
     app.include_router(exchange.router)
     app.include_router(fines.router)
-    app.include_router(payments.router)
-    app.include_router(payment_refunds.router)
     app.include_router(receipts.router)
     return app

@@ -97,6 +97,7 @@ class RQDispatcher:
 
         self.connection = Redis.from_url(redis_url)
         self.queue_prefix = queue_prefix
+        self._queues: dict[str, Any] = {}  # rq.Queue per name: building one per send is measurable
 
     def queue_name(self, queue: str) -> str:
         return f"{self.queue_prefix}-{queue}"
@@ -106,7 +107,9 @@ class RQDispatcher:
         from rq import Queue, Retry
 
         spec = job.spec
-        queue = Queue(self.queue_name(spec.queue), connection=self.connection)
+        queue = self._queues.get(spec.queue)
+        if queue is None:
+            queue = self._queues[spec.queue] = Queue(self.queue_name(spec.queue), connection=self.connection)
         retry = Retry(max=len(spec.retries), interval=list(spec.retries)) if spec.retries else None
         queue.enqueue(spec.path, kwargs=dict(job.kwargs), retry=retry, job_timeout=spec.timeout_s)
 

@@ -39,6 +39,22 @@ def record(
     return messages
 
 
+def record_standalone(
+    session: Session, *, event: str, citizen_id: int, payload: dict[str, Any]
+) -> OutboxMessage:
+    """One pending message not tied to a case (a fine paid or refunded; the payload names the decision).
+
+    No "already told" check: the caller's change happens once (a payment is applied once, a refund
+    succeeds once), and a citizen with several decisions must hear about each of them.
+    """
+    body = json.dumps(payload, ensure_ascii=False, sort_keys=True)
+    message = OutboxMessage(case_id=None, citizen_id=citizen_id, event=event, payload=body)
+    session.add(message)
+    session.flush()
+    enqueue(session, "notify.deliver", message_id=message.id)
+    return message
+
+
 SWEEP_AFTER = timedelta(minutes=10)
 
 

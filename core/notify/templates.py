@@ -19,6 +19,14 @@ Outbox events and the payload keys their text uses (``core.notify.outbox.record(
 | ``rating_invited`` | ``case_no`` | |
 
 Payloads never need personal data: the text names the case by its number only.
+
+Events about something other than a case (``OTHER_TEMPLATES``, not in ``EVENTS``, which lists the case
+events every channel must know) name their own required key:
+
+| event | required | optional |
+|---|---|---|
+| ``fine_paid`` | ``decision_no`` | ``amount_fen``, ``receipt_no`` |
+| ``fine_refunded`` | ``decision_no`` | ``amount_fen`` (what went back) |
 """
 
 from __future__ import annotations
@@ -114,11 +122,41 @@ TEMPLATES: dict[str, Callable[[Mapping[str, Any]], str]] = {
 EVENTS = frozenset(TEMPLATES)
 
 
+def _yuan(fen: Any) -> str:
+    if isinstance(fen, bool) or not isinstance(fen, int) or fen <= 0:
+        return ""
+    return f"{fen // 100}.{fen % 100:02d}"
+
+
+def _fine_paid(p: Mapping[str, Any]) -> str:
+    amount = _yuan(p.get("amount_fen"))
+    paid = f"已缴纳{amount}元" if amount else "已缴纳"
+    receipt = _short(p.get("receipt_no"), 32)
+    tail = f"，电子票据号 {receipt}。" if receipt else "。"
+    return f"您的罚款（决定书 {_short(p['decision_no'], 64)}）{paid}{tail}"
+
+
+def _fine_refunded(p: Mapping[str, Any]) -> str:
+    amount = _yuan(p.get("amount_fen"))
+    refunded = f"已退款{amount}元" if amount else "已退款"
+    return f"您缴纳的罚款（决定书 {_short(p['decision_no'], 64)}）{refunded}，将原路退回您的支付账户。"
+
+
+# Events that are not about a case: (text, the payload key it cannot be written without).
+OTHER_TEMPLATES: dict[str, tuple[Callable[[Mapping[str, Any]], str], str]] = {
+    "fine_paid": (_fine_paid, "decision_no"),
+    "fine_refunded": (_fine_refunded, "decision_no"),
+}
+
+
 def render(event: str, payload: Mapping[str, Any]) -> str:
     """The SMS text for an outbox event; ``TemplateError`` when it cannot be written."""
     template = TEMPLATES.get(event)
+    required = "case_no"
+    if template is None and event in OTHER_TEMPLATES:
+        template, required = OTHER_TEMPLATES[event]
     if template is None:
         raise TemplateError(f"unknown event {event!r}")
-    if not str(payload.get("case_no") or "").strip():
-        raise TemplateError(f"event {event!r} needs case_no in its payload")
+    if not str(payload.get(required) or "").strip():
+        raise TemplateError(f"event {event!r} needs {required} in its payload")
     return _short(template(payload), MAX_TEXT_CHARS)

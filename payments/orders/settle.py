@@ -59,7 +59,12 @@ class Settlement:
 
 def lock_order(session: Session, out_trade_no: str) -> PaymentOrder | None:
     """The order, locked until the transaction ends (PostgreSQL; SQLite serialises writers)."""
-    query = select(PaymentOrder).where(col(PaymentOrder.out_trade_no) == out_trade_no).with_for_update()
+    query = (
+        select(PaymentOrder)
+        .where(col(PaymentOrder.out_trade_no) == out_trade_no)
+        .with_for_update()
+        .execution_options(populate_existing=True)  # never the stale copy the session may hold
+    )
     return session.exec(query).first()
 
 
@@ -84,7 +89,10 @@ def settle_paid(
     if paid_fen != order.amount_fen:
         raise AmountMismatch(expected_fen=order.amount_fen, reported_fen=paid_fen)
     decision = session.exec(
-        select(PenaltyDecision).where(col(PenaltyDecision.id) == order.decision_id).with_for_update()
+        select(PenaltyDecision)
+        .where(col(PenaltyDecision.id) == order.decision_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
     ).one()
     order.provider_txn_id = provider_txn_id
     order.paid_at = paid_at
@@ -108,11 +116,10 @@ def settle_paid(
     session.flush()
     _close_sibling_orders(session, order)
     if order.citizen_id is not None:
-        outbox.record(
+        outbox.record_standalone(
             session,
-            case_id=decision.case_id,
             event=FINE_PAID_EVENT,
-            citizen_ids=[order.citizen_id],
+            citizen_id=order.citizen_id,
             payload={
                 "decision_no": decision.decision_no,
                 "amount_fen": paid_fen,
