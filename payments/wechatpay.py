@@ -7,6 +7,12 @@
 - ``parse_notification`` verifies a payment notification (signature over ``timestamp\\nnonce\\nbody\\n``
   with WeChat Pay's public key, SIGNTEST probes refused, ±5 min timestamp window — the library does not
   check it) and decrypts its AES-256-GCM resource. Dedupe on ``notification_id`` is the caller's job.
+- ``refund`` (POST /v3/refund/domestic/refunds, keyed on ``out_refund_no``: sending the same refund again
+  answers the same refund) and ``query_refund``; ``parse_refund_notification`` verifies REFUND.SUCCESS /
+  REFUND.ABNORMAL / REFUND.CLOSED exactly as payment notifications are verified.
+- ``trade_bill(day)`` asks for the ``ALL`` trade bill of a day (GZIP), downloads it with a signed request
+  (the download answer is not signed), checks its SHA1 against the announced hash and returns the text
+  ("" when WeChat Pay says there is no bill: no trade that day).
 
 Requests go through the library, which signs them (``Authorization: WECHATPAY2-SHA256-RSA2048 …``) and
 verifies the signature of every 2xx reply. The library is synchronous (``requests``): call these methods
@@ -19,12 +25,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import gzip
+import hashlib
 import json
 import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -43,6 +51,8 @@ from payments.providers import ProviderError, SignatureInvalid
 TIMESTAMP_WINDOW_S = 300
 SIGNATURE_TYPE = "WECHATPAY2-SHA256-RSA2048"
 SIGNTEST_PREFIX = "WECHATPAY/SIGNTEST/"
+REFUND_EVENTS = ("REFUND.SUCCESS", "REFUND.ABNORMAL", "REFUND.CLOSED")
+GZIP_MAGIC = b"\x1f\x8b"
 
 
 class TradeState(StrEnum):
@@ -53,6 +63,13 @@ class TradeState(StrEnum):
     REVOKED = "REVOKED"
     USERPAYING = "USERPAYING"
     PAYERROR = "PAYERROR"
+
+
+class WechatRefundStatus(StrEnum):
+    SUCCESS = "SUCCESS"
+    PROCESSING = "PROCESSING"
+    ABNORMAL = "ABNORMAL"  # the money could not reach the payer (e.g. a closed card); handled by staff
+    CLOSED = "CLOSED"
 
 
 @dataclass(frozen=True)
@@ -114,6 +131,29 @@ class WechatNotification:
         return self.transaction.amount_total
 
 
+@dataclass(frozen=True)
+class WechatRefund:
+    """A refund as WeChat Pay sees it (refund answer, refund query, decrypted refund notification)."""
+
+    out_refund_no: str
+    out_trade_no: str
+    refund_id: str
+    transaction_id: str
+    status: WechatRefundStatus
+    refund_fen: int
+    total_fen: int
+    success_time: datetime | None
+    user_received_account: str
+    mch_id: str = ""  # only in notifications
+
+
+@dataclass(frozen=True)
+class WechatRefundNotification:
+    notification_id: str
+    event_type: str  # REFUND.SUCCESS, REFUND.ABNORMAL or REFUND.CLOSED
+    refund: WechatRefund
+
+
 def _read(path: Path | None, what: str) -> str:
     if path is None:
         raise ProviderError("provider_not_configured", f"微信支付未配置{what}")
@@ -137,6 +177,34 @@ def _transaction(data: Mapping[str, Any]) -> WechatTransaction:
         )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ProviderError("provider_bad_reply", "微信支付返回的订单数据无法识别", reply=dict(data)) from exc
+
+
+def _refund(data: Mapping[str, Any]) -> WechatRefund:
+    """A refund from the API answer (``status``) or a notification resource (``refund_status``)."""
+    try:
+        amount = data["amount"]
+        success_time = data.get("success_time")
+        return WechatRefund(
+            out_refund_no=str(data["out_refund_no"]),
+            out_trade_no=str(data["out_trade_no"]),
+            refund_id=str(data["refund_id"]),
+            transaction_id=str(data.get("transaction_id", "")),
+            status=WechatRefundStatus(data.get("status") or data["refund_status"]),
+            refund_fen=int(amount["refund"]),
+            total_fen=int(amount["total"]),
+            success_time=datetime.fromisoformat(success_time) if success_time else None,
+            user_received_account=str(data.get("user_received_account", "")),
+            mch_id=str(data.get("mchid", "")),
+        )
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ProviderError("provider_bad_reply", "微信支付返回的退款数据无法识别", reply=dict(data)) from exc
+
+
+def _json(body: str, what: str) -> Any:
+    try:
+        return json.loads(body)
+    except ValueError as exc:
+        raise ProviderError("provider_bad_reply", f"微信支付{what}应答不是 JSON", reply=body[:500]) from exc
 
 
 class WechatPayClient:
@@ -258,12 +326,107 @@ class WechatPayClient:
         """Close an unpaid order (204). Closing a paid order is refused (``provider_refused``)."""
         self._call("close", out_trade_no=out_trade_no)
 
+    # -- refunds ----------------------------------------------------------------------------------
+
+    @property
+    def refund_notify_url(self) -> str:
+        """Where refund notifications go: the payment notify URL + ``/refund``
+        (``…/payments/notify/wechat`` → ``…/payments/notify/wechat/refund``)."""
+        base = self.settings.notify_url.rstrip("/")
+        return f"{base}/refund" if base else ""
+
+    def refund(
+        self,
+        *,
+        out_trade_no: str,
+        out_refund_no: str,
+        amount_fen: int,
+        total_fen: int,
+        reason: str,
+        notify_url: str | None = None,
+    ) -> WechatRefund:
+        """Ask for a refund of ``amount_fen`` of the order (``total_fen`` is what was paid). Keyed on
+        ``out_refund_no``: sending the same refund again is safe and answers its current state."""
+        for value in (amount_fen, total_fen):
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ValueError(f"amounts must be positive integers in fen, got {value!r}")
+        _, body = self._call(
+            "refund",
+            out_refund_no=out_refund_no,
+            amount={"refund": amount_fen, "total": total_fen, "currency": "CNY"},
+            out_trade_no=out_trade_no,
+            reason=reason[:80] or None,
+            notify_url=notify_url or self.refund_notify_url or None,
+        )
+        return _refund(_json(body, "退款"))
+
+    def query_refund(self, out_refund_no: str) -> WechatRefund:
+        """The refund's current state (``provider_refused`` with RESOURCE_NOT_EXISTS when unknown)."""
+        _, body = self._call("query_refund", out_refund_no=out_refund_no)
+        return _refund(_json(body, "退款查询"))
+
+    # -- bills ------------------------------------------------------------------------------------
+
+    def trade_bill(self, bill_date: date) -> str:
+        """The ``ALL`` trade bill of ``bill_date`` (a Beijing day) as text, its SHA1 checked; "" when
+        WeChat Pay has no bill for the day (NO_STATEMENT_EXIST: no trade that day)."""
+        try:
+            _, body = self._call(
+                "trade_bill", bill_date=bill_date.isoformat(), bill_type="ALL", tar_type="GZIP"
+            )
+        except ProviderError as exc:
+            if exc.details.get("provider_code") == "NO_STATEMENT_EXIST":
+                return ""
+            raise
+        reply = _json(body, "账单")
+        try:
+            hash_type = str(reply["hash_type"]).upper()
+            hash_value = str(reply["hash_value"]).lower()
+            download_url = str(reply["download_url"])
+        except (KeyError, TypeError) as exc:
+            raise ProviderError(
+                "provider_bad_reply", "微信支付账单应答缺少下载地址", reply=body[:500]
+            ) from exc
+        if hash_type != "SHA1":
+            raise ProviderError("provider_bad_reply", "不支持的账单摘要算法", hash_type=hash_type)
+        data = self._download(download_url)
+        if data[:2] == GZIP_MAGIC:
+            try:
+                data = gzip.decompress(data)
+            except (OSError, EOFError) as exc:
+                raise ProviderError("bill_hash_mismatch", "微信支付账单文件损坏") from exc
+        if (
+            hashlib.sha1(data, usedforsecurity=False).hexdigest() != hash_value
+        ):  # SHA1 is what WeChat Pay sends
+            raise ProviderError(
+                "bill_hash_mismatch", "微信支付账单文件摘要不符（下载不完整？）", bill_date=str(bill_date)
+            )
+        try:
+            return data.decode("utf-8").removeprefix("\ufeff")
+        except UnicodeDecodeError as exc:
+            raise ProviderError("provider_bad_reply", "微信支付账单不是 UTF-8 文本") from exc
+
+    def _download(self, url: str) -> bytes:
+        """GET a bill file with a signed request (files are not signed: the library skips that check)."""
+        gateway = self.settings.api_base.rstrip("/")
+        if not url.startswith(gateway + "/"):
+            raise ProviderError("provider_bad_reply", "微信支付账单下载地址不在支付网关上", url=url)
+        try:
+            status, content = self._pay.download_bill(url)
+        except requests.RequestException as exc:
+            raise ProviderError("provider_unavailable", "微信支付暂时无法连接", error=repr(exc)) from exc
+        if not 200 <= int(status) < 300:
+            text = content.decode("utf-8", "replace") if isinstance(content, bytes) else str(content)
+            kind = "provider_unavailable" if int(status) >= 500 else "provider_refused"
+            raise ProviderError(kind, "微信支付账单下载失败", status=int(status), reply=text[:500])
+        return content if isinstance(content, bytes) else str(content).encode("utf-8")
+
     # -- notifications ----------------------------------------------------------------------------
 
-    def parse_notification(
-        self, headers: Mapping[str, str], body: bytes | str, *, now: float | None = None
-    ) -> WechatNotification:
-        """Verify and decrypt a payment notification; raises ``SignatureInvalid`` when anything is off."""
+    def _verified_resource(
+        self, headers: Mapping[str, str], body: bytes | str, now: float | None
+    ) -> tuple[str, str, Any]:
+        """Check the signature headers and decrypt the resource: (notification id, event type, data)."""
         text = body.decode("utf-8") if isinstance(body, bytes) else body
         lowered = {key.lower(): value for key, value in headers.items()}
         signature = lowered.get("wechatpay-signature", "")
@@ -309,6 +472,13 @@ class WechatPayClient:
             raise SignatureInvalid("decrypt_failed", "微信支付通知解密失败（APIv3 密钥不符？）") from exc
         except (ValueError, KeyError, TypeError, binascii.Error) as exc:
             raise SignatureInvalid("bad_notification", "微信支付通知格式无法识别") from exc
+        return notification_id, event_type, data
+
+    def parse_notification(
+        self, headers: Mapping[str, str], body: bytes | str, *, now: float | None = None
+    ) -> WechatNotification:
+        """Verify and decrypt a payment notification; raises ``SignatureInvalid`` when anything is off."""
+        notification_id, event_type, data = self._verified_resource(headers, body, now)
         try:
             transaction = _transaction(data)
         except ProviderError as exc:
@@ -318,3 +488,21 @@ class WechatPayClient:
         return WechatNotification(
             notification_id=notification_id, event_type=event_type, transaction=transaction
         )
+
+    def parse_refund_notification(
+        self, headers: Mapping[str, str], body: bytes | str, *, now: float | None = None
+    ) -> WechatRefundNotification:
+        """Verify and decrypt a REFUND.* notification (same checks as payments; the resource carries
+        ``mchid`` but no AppID); raises ``SignatureInvalid`` when anything is off."""
+        notification_id, event_type, data = self._verified_resource(headers, body, now)
+        if event_type not in REFUND_EVENTS:
+            raise SignatureInvalid("bad_notification", "不是微信支付退款通知", event_type=event_type)
+        try:
+            refund = _refund(data)
+        except ProviderError as exc:
+            raise SignatureInvalid("bad_notification", "微信支付退款通知内容无法识别") from exc
+        if refund.mch_id != self.settings.mch_id:
+            raise SignatureInvalid("bad_notification", "微信支付退款通知的商户号不符")
+        if event_type != f"REFUND.{refund.status.value}":
+            raise SignatureInvalid("bad_notification", "微信支付退款通知的事件与退款状态不符")
+        return WechatRefundNotification(notification_id=notification_id, event_type=event_type, refund=refund)

@@ -72,6 +72,7 @@ ACTION_LABELS: dict[str, str] = {
     "fines_exported": "导出罚款决定书",
     "payments_exported": "导出支付订单",
     "refund_requested": "申请退款",
+    "refund_retried": "重新发起退款",
     "payment_notification_reviewed": "复核支付通知",
     **{action.value: f"案件{label}" for action, label in CASE_ACTION_LABELS.items()},
 }

@@ -4,7 +4,8 @@ Tabs: payment orders (filters, Excel export), the refund queue (money received t
 applied, ``needs_refund``), refused or flagged provider notifications (mark reviewed), refunds, and the
 daily reconciliation runs with their mismatch items. One order's page has the refund button (paid or
 ``needs_refund`` orders): ``payments.refunds.service.request_refund``, sent to the provider by the job
-``payments.refund``.
+``payments.refund``. A FAILED refund has a "重新发起退款" button there and in the refunds list
+(``retry_refund``: a new refund number, the job again).
 
 Roles as for fines (``admin.routes.fines``): leaders and administrators. Actions are CSRF-checked and
 audited; refused input is answered with the page and a Chinese message, never a 500.
@@ -34,7 +35,7 @@ from core.models import PaymentChannel, PaymentOrderStatus, RefundStatus, StaffU
 from payments import console
 from payments.fines import console as fines
 from payments.fines.fees import yuan
-from payments.refunds.service import request_refund
+from payments.refunds.service import request_refund, retry_refund, retryable
 
 router = APIRouter(prefix="/payments")
 
@@ -59,8 +60,15 @@ LABELS: dict[str, Any] = {
     "mismatch_labels": {k.value: label for k, label in console.MISMATCH_LABELS.items()},
     "fine_status_labels": {s.value: label for s, label in fines.FINE_STATUS_LABELS.items()},
     "yuan": yuan,
+    "refund_retryable": retryable,
 }
-NOTICES = {"refund": "退款申请已提交，系统将向支付渠道发起退款", "reviewed": "已标记为已复核"}
+NOTICES = {
+    "refund": "退款申请已提交，系统将向支付渠道发起退款",
+    "retry": "已重新发起退款，系统将以新的退款单号向支付渠道发起退款",
+    "retry_skipped": "该退款已不是失败状态（可能已重新发起或已完成），未再次发起",
+    "reviewed": "已标记为已复核",
+}
+RETRY_BACK = "refunds"  # the retry form of the refunds list comes back to the list
 
 
 def _page(
@@ -349,6 +357,47 @@ def order_refund(
     )
     target = request.url_for("payment_order", order_id=order_id)
     return RedirectResponse(f"{target.path}?done=refund", status_code=303)
+
+
+@router.post("/refunds/{refund_id:int}/retry", response_class=HTMLResponse, name="payment_refund_retry")
+def refund_retry(
+    request: Request,
+    session: SessionDep,
+    user: ManagerDep,
+    refund_id: int,
+    back: Annotated[str, Form()] = "",
+) -> Response:
+    try:
+        result = retry_refund(session, refund_id=refund_id, staff_id=user.id, now=utcnow())
+    except DomainError as exc:
+        order_id = exc.details.get("order_id")
+        if exc.kind is not ErrorKind.CONFLICT or not isinstance(order_id, int):
+            raise  # refund_not_found: the 404 page
+        return _order_page(request, session, order_id, error=exc.message, status_code=409)
+    refund = result.refund
+    if result.retried:
+        detail = console.order_detail(session, refund.order_id)
+        audit.record(
+            session,
+            actor=user,
+            action="refund_retried",
+            target_kind=fines.AUDIT_TARGET,
+            target_id=detail.decision.decision_no,
+            detail={
+                "out_trade_no": detail.order.out_trade_no,
+                "out_refund_no": refund.out_refund_no,
+                "previous_out_refund_no": result.previous_out_refund_no,
+                "previous_failure": result.previous_failure,
+                "amount_fen": refund.amount_fen,
+            },
+            client_ip=client_ip(request),
+        )
+    done = "retry" if result.retried else "retry_skipped"
+    if back == RETRY_BACK:
+        target = request.url_for("payments_refunds")
+    else:
+        target = request.url_for("payment_order", order_id=refund.order_id)
+    return RedirectResponse(f"{target.path}?done={done}", status_code=303)
 
 
 # --------------------------------------------------------------------------- refund queue

@@ -4,12 +4,14 @@ actions need the CSRF token and are audited; bad input is a readable message, ne
 
 from __future__ import annotations
 
+import json
 from datetime import date, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, col, select
 
+from core.jobs import pending_jobs
 from core.kit.clock import to_local, utcnow
 from core.models import (
     FineStatus,
@@ -404,3 +406,136 @@ def test_reconciliation_runs_and_items(console: TestClient, session: Session, ci
     assert "对账失败" in console.get(f"/payments/reconciliation/{broken.id}").text
     assert console.get("/payments/reconciliation/999999999").status_code == 404
     assert console.get("/payments/reconciliation/99999999999999999999").status_code == 404
+
+
+# --------------------------------------------------------------------------- retrying a failed refund
+
+
+def test_retry_a_failed_refund_from_the_order_page(console: TestClient, session: Session, city: City) -> None:
+    decision = add_decision(session, status=FineStatus.PAID)
+    order = add_order(session, decision, PaymentOrderStatus.PAID)
+    assert order.id is not None
+    refund = add_refund(
+        session,
+        order.id,
+        status=RefundStatus.FAILED,
+        failure="wechat:CLOSED",
+        provider_refund_id="50300001",
+        out_refund_no="RF-OLD-0001",
+        finished_at=utcnow(),
+    )
+    user = city.staff[StaffRole.ADMIN]
+    csrf = sign_in(console, user)
+    page = console.get(f"/payments/orders/{order.id}").text
+    assert "重新发起退款" in page
+    url = f"/payments/refunds/{refund.id}/retry"
+    assert console.post(url, data={}).status_code == 403  # no CSRF token
+    assert refund.out_refund_no == "RF-OLD-0001"
+
+    answer = console.post(url, data={"csrf_token": csrf})
+    assert answer.status_code == 303, answer.text[:300]
+    assert answer.headers["location"].endswith(f"/payments/orders/{order.id}?done=retry")
+    session.refresh(refund)
+    assert refund.status is RefundStatus.REQUESTED
+    assert refund.out_refund_no != "RF-OLD-0001"
+    assert refund.failure == "上次失败：RF-OLD-0001 wechat:CLOSED"
+    assert (refund.finished_at, refund.provider_refund_id) == (None, "")
+    assert refund.requested_by == user.id
+    [entry] = audit_entries(session, "refund_retried")
+    assert (entry.staff_id, entry.target_kind, entry.target_id) == (user.id, "fine", decision.decision_no)
+    assert json.loads(entry.detail) == {
+        "out_trade_no": order.out_trade_no,
+        "out_refund_no": refund.out_refund_no,
+        "previous_out_refund_no": "RF-OLD-0001",
+        "previous_failure": "wechat:CLOSED",
+        "amount_fen": 20000,
+    }
+    assert [dict(job.kwargs) for job in pending_jobs(session) if job.name == "payments.refund"] == [
+        {"refund_id": refund.id}
+    ]
+    after = console.get(answer.headers["location"]).text
+    assert "已重新发起退款" in after
+    assert refund.out_refund_no in after
+    assert "上次失败：RF-OLD-0001" in after
+    assert "重新发起退款</button>" not in after  # requested again: nothing to retry
+
+    # A double click: answered as it is, no new number, no second audit entry or job.
+    number = refund.out_refund_no
+    again = console.post(url, data={"csrf_token": csrf})
+    assert again.status_code == 303
+    assert again.headers["location"].endswith("?done=retry_skipped")
+    session.refresh(refund)
+    assert refund.out_refund_no == number
+    assert len(audit_entries(session, "refund_retried")) == 1
+    assert len([job for job in pending_jobs(session) if job.name == "payments.refund"]) == 1
+    assert "未再次发起" in console.get(again.headers["location"]).text
+    # The audit log names the action in Chinese.
+    audit_page = console.get("/audit", params={"action": "refund_retried"})
+    assert audit_page.status_code == 200
+    assert '重新发起退款 <span class="hint">refund_retried</span>' in audit_page.text
+    assert decision.decision_no in audit_page.text
+
+
+def test_retry_from_the_refunds_list(console: TestClient, session: Session, city: City) -> None:
+    failed = add_order(session, add_decision(session, status=FineStatus.PAID), PaymentOrderStatus.PAID)
+    processing = add_order(session, add_decision(session, status=FineStatus.PAID), PaymentOrderStatus.PAID)
+    assert failed.id is not None
+    assert processing.id is not None
+    refund = add_refund(
+        session, failed.id, status=RefundStatus.FAILED, failure="alipay:ACQ.SELLER_BALANCE_NOT_ENOUGH"
+    )
+    add_refund(session, processing.id, status=RefundStatus.PROCESSING)
+    csrf = sign_in(console, city.staff[StaffRole.LEADER])
+    listing = console.get("/payments/refunds").text
+    assert listing.count("重新发起退款</button>") == 1
+    assert f"/payments/refunds/{refund.id}/retry" in listing
+
+    answer = console.post(
+        f"/payments/refunds/{refund.id}/retry", data={"csrf_token": csrf, "back": "refunds"}
+    )
+    assert answer.status_code == 303
+    assert answer.headers["location"].endswith("/payments/refunds?done=retry")
+    session.refresh(refund)
+    assert refund.status is RefundStatus.REQUESTED
+    after = console.get(answer.headers["location"]).text
+    assert "已重新发起退款" in after
+    assert "重新发起退款</button>" not in after
+
+
+def test_a_wechat_abnormal_refund_is_not_retried_from_the_console(
+    console: TestClient, session: Session, city: City
+) -> None:
+    order = add_order(session, add_decision(session, status=FineStatus.PAID), PaymentOrderStatus.PAID)
+    assert order.id is not None
+    refund = add_refund(
+        session, order.id, status=RefundStatus.FAILED, failure="wechat:ABNORMAL", out_refund_no="RF-ABN-1"
+    )
+    csrf = sign_in(console, city.staff[StaffRole.ADMIN])
+    page = console.get(f"/payments/orders/{order.id}").text
+    assert "重新发起退款</button>" not in page
+    assert "商户平台处理" in page
+    assert "重新发起退款</button>" not in console.get("/payments/refunds").text
+
+    answer = console.post(f"/payments/refunds/{refund.id}/retry", data={"csrf_token": csrf})
+    assert answer.status_code == 409
+    assert "不能重新发起" in answer.text
+    session.refresh(refund)
+    assert (refund.status, refund.out_refund_no) == (RefundStatus.FAILED, "RF-ABN-1")
+    assert audit_entries(session, "refund_retried") == []
+    for missing_id in ("999999999", "99999999999999999999"):
+        missing = console.post(f"/payments/refunds/{missing_id}/retry", data={"csrf_token": csrf})
+        assert missing.status_code == 404
+
+
+@pytest.mark.parametrize("role", [StaffRole.OPERATOR, StaffRole.SHIFT_LEAD, StaffRole.HANDLER])
+def test_other_roles_cannot_retry_a_refund(
+    console: TestClient, session: Session, city: City, role: StaffRole
+) -> None:
+    order = add_order(session, add_decision(session, status=FineStatus.PAID), PaymentOrderStatus.PAID)
+    assert order.id is not None
+    refund = add_refund(session, order.id, status=RefundStatus.FAILED, failure="wechat:CLOSED")
+    number = refund.out_refund_no
+    csrf = sign_in(console, city.staff[role])
+    assert console.post(f"/payments/refunds/{refund.id}/retry", data={"csrf_token": csrf}).status_code == 403
+    session.refresh(refund)
+    assert (refund.status, refund.out_refund_no) == (RefundStatus.FAILED, number)
