@@ -252,6 +252,7 @@ def mark_reviewed(
             select(PaymentNotification)
             .where(col(PaymentNotification.id) == notification_id)
             .with_for_update()
+            .execution_options(populate_existing=True)
         ).first()
         if _valid_id(notification_id)
         else None

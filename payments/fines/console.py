@@ -285,7 +285,10 @@ def _lock_decision(session: Session, decision_id: int) -> PenaltyDecision:
     if not 0 < decision_id <= INT32_MAX:
         raise DecisionNotFound()
     decision = session.exec(
-        select(PenaltyDecision).where(col(PenaltyDecision.id) == decision_id).with_for_update()
+        select(PenaltyDecision)
+        .where(col(PenaltyDecision.id) == decision_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
     ).first()
     if decision is None:
         raise DecisionNotFound()
@@ -427,6 +430,7 @@ def _close_open_orders(session: Session, decision: PenaltyDecision, now: datetim
             col(PaymentOrder.status) == PaymentOrderStatus.PENDING,
         )
         .with_for_update()
+        .execution_options(populate_existing=True)
     ).all()
     for order in orders:
         order.status = PaymentOrderStatus.CLOSED
