@@ -13,10 +13,11 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 ## make run: migrate the SQLite DB, load the demo city when empty, serve on http://127.0.0.1:8000
+## (with the local fake WeChat Pay / Alipay gateways, so demo fines can be paid: docs/demo-payments.md)
 run: install
 	$(BIN)/zhcg migrate
 	$(BIN)/zhcg demo --if-empty
-	$(BIN)/zhcg serve --host 127.0.0.1 --port 8000
+	ZHCG_PAYMENTS__SANDBOX=$${ZHCG_PAYMENTS__SANDBOX:-true} $(BIN)/zhcg serve --host 127.0.0.1 --port 8000
 
 ## make test: lint, types, layer contracts, then pytest on SQLite and on PostgreSQL (with Redis and Chromium)
 test: install services browser lint typecheck importlint pytest

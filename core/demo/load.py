@@ -1,15 +1,17 @@
-"""Load the demo city: generated geography and places, the versioned Xinyu data files, and one
-demo account per staff role. Re-running it changes nothing."""
+"""Load the demo city: generated geography and places, the versioned Xinyu data files, one demo
+account per staff role and a few demo penalty decisions to pay. Re-running it changes nothing."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlmodel import Session
 
+from core.demo.fines import ensure_demo_fines
 from core.demo.generate import generate
 from core.errors import Forbidden
+from core.kit.clock import to_local, utcnow
 from core.masterdata.service import ImportResult, import_folders
 from core.models import StaffRole
 from core.settings import Environment, Settings
@@ -45,6 +47,7 @@ DEMO_ACCOUNTS: tuple[DemoAccount, ...] = (
 class DemoSummary:
     imports: list[ImportResult]
     accounts_created: list[str]
+    fines_created: list[str] = field(default_factory=list)
 
 
 def ensure_demo_accounts(session: Session) -> list[str]:
@@ -77,7 +80,8 @@ def load_demo(session: Session, *, settings: Settings, out_dir: Path, seed: int 
     created = ensure_demo_accounts(session)
     _put_demo_supervisor_on_duty(session)
     _stock_demo_catalogue(session)
-    return DemoSummary(imports, created)
+    fines = ensure_demo_fines(session, today=to_local(utcnow()).date())
+    return DemoSummary(imports, created, fines)
 
 
 def _put_demo_supervisor_on_duty(session: Session) -> None:
