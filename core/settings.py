@@ -56,6 +56,8 @@ class RedisSettings(BaseModel):
 
     url: OptionalStr = None
     queue_prefix: str = "zhcg"
+    # Without a URL, `zhcg serve` runs the periodic jobs (workers/cron.py) in a thread of its own.
+    embedded_cron: bool = True
 
 
 class AuthSettings(BaseModel):

@@ -78,6 +78,7 @@ def server(live_url: str, live_engine: Engine, live_city: City) -> Iterator[str]
         "ZHCG_APP__BASE_URL": f"http://127.0.0.1:{port}",
     }
     env.pop("ZHCG_REDIS__URL", None)  # jobs run inline after commit, as with make run
+    env["ZHCG_REDIS__EMBEDDED_CRON"] = "false"  # no periodic job changes what a test is looking at
     TMP_ROOT.mkdir(parents=True, exist_ok=True)
     log = (TMP_ROOT / "browser-server.log").open("w")
     process = subprocess.Popen(

@@ -10,10 +10,10 @@ from redis import Redis
 from rq import Queue
 from sqlmodel import Session
 
-from core.jobs import RQDispatcher, configure_jobs, enqueue
+from core.jobs import JOBS, RQDispatcher, configure_jobs, enqueue
 from core.settings import Settings
 from tests.fixtures.worker import run_worker
-from workers.cron import run_due
+from workers.cron import SCHEDULE, run_due
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -47,9 +47,9 @@ def test_committed_job_runs_in_a_real_worker_and_rolled_back_job_never_queues(
 def test_cron_enqueues_each_periodic_job_once_per_slot(rq_settings: Settings) -> None:
     first = run_due(rq_settings, now_s=1_800_000_000)
     again = run_due(rq_settings, now_s=1_800_000_001)
-    assert first == ["calendar.check_years", "cases.mark_overdue", "notify.sweep", "exchange.sweep"]
+    assert first == [item.job for item in SCHEDULE]
     assert again == []
     queue = Queue(
         f"{rq_settings.redis.queue_prefix}-default", connection=Redis.from_url(str(rq_settings.redis.url))
     )
-    assert queue.count == 2
+    assert queue.count == sum(1 for item in SCHEDULE if JOBS[item.job].queue == "default")
