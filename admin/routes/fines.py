@@ -64,6 +64,7 @@ ACTION_LABELS = {
     "fine_deferral_approved": "批准暂缓/分期",
     "view_phone": "查看完整电话",
     "refund_requested": "申请退款",
+    "refund_retried": "重新发起退款",
 }
 
 
