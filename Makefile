@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test install services browser lint typecheck importlint pytest bench clean
+.PHONY: run test install services browser lint typecheck importlint pytest miniprogram bench clean
 
 $(STAMP): pyproject.toml
 	PYTHON=$(PYTHON) bash scripts/venv.sh
@@ -19,8 +19,9 @@ run: install
 	$(BIN)/zhcg demo --if-empty
 	ZHCG_PAYMENTS__SANDBOX=$${ZHCG_PAYMENTS__SANDBOX:-true} $(BIN)/zhcg serve --host 127.0.0.1 --port 8000
 
-## make test: lint, types, layer contracts, then pytest on SQLite and on PostgreSQL (with Redis and Chromium)
-test: install services browser lint typecheck importlint pytest
+## make test: lint, types, layer contracts, pytest on SQLite and on PostgreSQL (with Redis and Chromium),
+## then the mini-program's jest tests
+test: install services browser lint typecheck importlint pytest miniprogram
 
 services:
 	bash scripts/services.sh
@@ -41,6 +42,10 @@ importlint: install
 pytest: install
 	ZHCG_TEST_DB=sqlite $(BIN)/pytest
 	ZHCG_TEST_DB=postgresql $(BIN)/pytest
+
+## the mini-program's jest tests (Node from Debian if missing, packages from the npm registry)
+miniprogram: install
+	bash scripts/miniprogram.sh
 
 bench: install
 	bash scripts/bench.sh
