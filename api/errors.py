@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core.errors import DomainError, ErrorKind
+from core.kit.request_id import HEADER, current_request_id
 
 STATUS_BY_KIND: dict[ErrorKind, int] = {
     ErrorKind.INVALID: 422,
@@ -110,8 +111,12 @@ async def http_error_handler(_: Request, exc: Exception) -> JSONResponse:
 
 async def internal_error_handler(_: Request, exc: Exception) -> JSONResponse:
     """Only shapes the answer of a bug as a JSON problem; Starlette still re-raises it, so it is
-    logged with its traceback as the 500 it is (nothing is hidden as a 4xx)."""
-    return problem(500, "internal_error", "服务器内部错误，请稍后再试")
+    logged with its traceback as the 500 it is (nothing is hidden as a 4xx). The answer is sent
+    outside the access-log middleware, so it carries the request id itself (to find the traceback)."""
+    response = problem(500, "internal_error", "服务器内部错误，请稍后再试")
+    if (request_id := current_request_id()) is not None:
+        response.headers[HEADER] = request_id
+    return response
 
 
 def install_error_handlers(app: FastAPI) -> None:

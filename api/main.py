@@ -12,6 +12,7 @@ from api.routes import (
     fines,
     geo,
     health,
+    metrics,
     nearby,
     payment_refunds,
     payments,
@@ -47,6 +48,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     install_docs(app)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     # Providers' payment notifications first: routes are matched in order and these are the hot path.
     app.include_router(payments.router)
     app.include_router(payment_refunds.router)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from functools import lru_cache
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Annotated, Literal, Self
 
@@ -43,6 +44,42 @@ class AppSettings(BaseModel):
     base_url: str = "http://127.0.0.1:8000"
     timezone: str = "Asia/Shanghai"
     log_level: str = "INFO"
+    # json: one JSON object per line (production: log shippers parse it); text: one readable line.
+    # auto: json in production, text elsewhere (docs/operations.md).
+    log_format: Literal["auto", "json", "text"] = "auto"
+
+
+class MetricsSettings(BaseModel):
+    """Prometheus ``/metrics`` (docs/operations.md). A scrape is allowed from an address in ``allow``
+    (comma-separated IPs or networks; a request that came through a proxy never is) or with
+    ``Authorization: Bearer <token>``; anything else is refused."""
+
+    enabled: bool = True
+    token: SecretStr = SecretStr("")
+    allow: str = "127.0.0.1,::1"
+    # The values read from the database and Redis (overdue cases, notifications, queue depths) are
+    # reused for this many seconds, so frequent scrapes cost one query each per window.
+    cache_s: float = Field(default=10.0, ge=0)
+
+    @field_validator("token")
+    @classmethod
+    def _token_is_strong(cls, value: SecretStr) -> SecretStr:
+        secret = value.get_secret_value()
+        if secret and (secret.lower() in PLACEHOLDER_SECRETS or len(secret) < MIN_SECRET_LENGTH):
+            raise ValueError(f"ZHCG_METRICS__TOKEN must be empty or at least {MIN_SECRET_LENGTH} characters")
+        return value
+
+    @field_validator("allow")
+    @classmethod
+    def _valid_networks(cls, value: str) -> str:
+        for item in value.split(","):
+            if item.strip():
+                ip_network(item.strip(), strict=False)  # ValueError names the bad entry
+        return value
+
+    @property
+    def allowed_networks(self) -> tuple[IPv4Network | IPv6Network, ...]:
+        return tuple(ip_network(item.strip(), strict=False) for item in self.allow.split(",") if item.strip())
 
 
 class DbSettings(BaseModel):
@@ -434,6 +471,7 @@ class Settings(BaseSettings):
     sms: SmsSettings = Field(default_factory=SmsSettings)
     evaluation: EvaluationSettings = Field(default_factory=EvaluationSettings)
     gov12345: Gov12345Settings = Field(default_factory=Gov12345Settings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Self:
