@@ -18,10 +18,11 @@ from payments import gateways
 from payments.alipay import NOTIFY_ANSWER
 from payments.orders import notify
 from payments.orders import service as orders_service
-from payments.orders.schemas import PaymentIn, PaymentOrderOut, PaymentStatusOut
+from payments.orders.schemas import PayerText, PaymentIn, PaymentOrderOut, PaymentStatusOut
 
 router = APIRouter(tags=["payments"], responses=PROBLEM_RESPONSES)
 
+IDEMPOTENCY_KEY = r"^[!-~]{1,128}$"
 OUT_TRADE_NO = Annotated[str, Path(pattern=r"^[0-9A-Za-z]{1,32}$", description="支付订单号")]
 
 
@@ -67,13 +68,14 @@ def create_payment(
     response: Response,
     session: SessionDep,
     settings: SettingsDep,
-    decision_no: Annotated[str, Path(min_length=1, max_length=64, description="决定书编号")],
+    decision_no: Annotated[PayerText, Path(min_length=1, max_length=64, description="决定书编号")],
     body: PaymentIn,
     idempotency_key: Annotated[
         str | None,
-        Header(alias="Idempotency-Key", min_length=1, max_length=128, description="重试时保持不变"),
+        Header(alias="Idempotency-Key", pattern=IDEMPOTENCY_KEY, description="重试时保持不变（可见 ASCII）"),
     ] = None,
 ) -> PaymentOrderOut:
+    """Two units of work around the provider call, none open during it (see ``orders_service``)."""
     citizen = _optional_citizen(request, session, settings)
     payment_request = orders_service.PaymentRequest(
         decision_no=decision_no,
@@ -85,7 +87,7 @@ def create_payment(
         idempotency_key=idempotency_key,
     )
     try:
-        order = orders_service.create_order(
+        started = orders_service.start_order(
             session,
             request=payment_request,
             citizen=citizen,
@@ -98,8 +100,16 @@ def create_payment(
         # service did before raising was rolled back to its savepoint.
         session.commit()
         raise
+    session.commit()  # the new order (or the answer) is committed; no transaction stays open
+    if isinstance(started, orders_service.Placement):
+        placed = orders_service.place_at_provider(started, settings=settings)
+        try:
+            started = orders_service.finish_order(session, placed=placed, now=utcnow(), settings=settings)
+        except DomainError:
+            session.commit()  # the failed order is kept closed and its close job queued
+            raise
     response.headers["Cache-Control"] = "no-store"
-    return order
+    return started
 
 
 @router.get(

@@ -91,7 +91,7 @@ class PaymentOrder(Timestamped, table=True):
     closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     last_polled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     receipt_no: str | None = Field(default=None, max_length=32, unique=True)  # set when paid
-    idempotency_key: str | None = Field(default=None, max_length=128)
+    idempotency_key: str | None = Field(default=None, max_length=128, index=True)  # scoped per payer
 
 
 class NotificationVerdict(StrEnum):

@@ -31,19 +31,24 @@ class ClientNotSupported(Invalid):
 
 
 class IdempotencyKeyReused(Invalid):
+    """The key was used for another decision, channel, client or payer."""
+
     def __init__(self) -> None:
-        super().__init__("idempotency_key_reused", "Idempotency-Key 已用于其他决定书的缴款")
+        super().__init__(
+            "idempotency_key_reused", "Idempotency-Key 已用于其他缴款请求，请为新的请求使用新的值"
+        )
 
 
 class PaymentInProgress(Conflict):
-    """Another request is creating an order for the same decision and channel right now: retry."""
+    """Another request is creating an order for the same decision and channel right now (or its
+    provider call is in flight): retry."""
 
     def __init__(self) -> None:
         super().__init__("payment_in_progress", "正在为该决定书创建支付订单，请稍后重试", retryable=True)
 
 
 class PaymentUnavailable(Unavailable):
-    """The provider could not place the order; nothing was kept."""
+    """The provider could not place the order; the order is kept closed (and closed at the provider)."""
 
     def __init__(self, channel: str, reason: str) -> None:
         name = "微信支付" if channel == "wechat" else "支付宝"

@@ -16,6 +16,14 @@ code):
    concurrent request (which holds the order lock, so this one waits and then sees it) — the savepoint
    is rolled back: the duplicate is acknowledged and changes nothing, and is not stored again.
 
+Stored text is made storable whatever arrives: the body is decoded with replacement characters, NUL is
+escaped as ``\\u0000`` (PostgreSQL text refuses it) and it is capped at 64 KiB (UTF-8 bytes; a larger
+body is refused as ``too_large``); a body that is not UTF-8 is refused as ``bad_encoding`` before
+verification. Alipay's buyer identifiers (``buyer_logon_id``, ``buyer_id``, ``buyer_open_id``) are
+redacted in the stored body (first two and last two characters kept); verification reads the form, never
+the stored copy. Provider times without a zone are Beijing time; "now" is used only when the provider
+gave no time.
+
 A refused notification is stored with ``flagged=True`` and ``dedupe_key=None`` (a forged message can
 never shadow the real one), and answered so the provider sees a failure and retries. The caller commits
 once, whatever the verdict. Logs name the out_trade_no and the verdict only (no payer data).
@@ -25,9 +33,11 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import quote_plus, unquote_plus
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
@@ -41,7 +51,10 @@ from payments.wechatpay import TradeState, WechatNotification, WechatPayClient
 
 log = logging.getLogger("zhcg.payments.notify")
 
-MAX_BODY_CHARS = 64 * 1024
+MAX_BODY_BYTES = 64 * 1024
+# Alipay form fields naming the buyer: redacted in the stored body.
+ALIPAY_BUYER_FIELDS = ("buyer_logon_id", "buyer_id", "buyer_open_id")
+_ALIPAY_BUYER_FIELD = re.compile(r"(?:^|(?<=&))(" + "|".join(ALIPAY_BUYER_FIELDS) + r")=([^&]*)")
 WECHAT_HEADERS = (
     "wechatpay-serial",
     "wechatpay-signature",
@@ -77,6 +90,48 @@ class _Payment:
     provider_txn_id: str
     paid_fen: int
     paid_at: datetime
+
+
+def storable(text: str, limit: int = MAX_BODY_BYTES) -> str:
+    """``text`` as it can be stored: NUL escaped, at most ``limit`` UTF-8 bytes (cut on a character)."""
+    escaped = text.replace("\x00", "\\u0000")
+    return escaped.encode("utf-8", "replace")[:limit].decode("utf-8", "ignore")
+
+
+def redact(value: str) -> str:
+    """Keep the first two and the last two characters (all masked when that would show everything)."""
+    if len(value) <= 4:
+        return "*" * len(value)
+    return value[:2] + "*" * (len(value) - 4) + value[-2:]
+
+
+def redact_alipay_body(text: str) -> str:
+    """The form body with the buyer identifiers' values redacted, everything else as received."""
+
+    def _redacted(match: re.Match[str]) -> str:
+        return f"{match.group(1)}={quote_plus(redact(unquote_plus(match.group(2))))}"
+
+    return _ALIPAY_BUYER_FIELD.sub(_redacted, text)
+
+
+def _decoded(raw: bytes) -> str | None:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def provider_time(value: datetime | str | None, *, now: datetime) -> datetime | None:
+    """One rule for provider times: no zone means Beijing time; no time at all means ``now``. None when
+    a time was given but cannot be read."""
+    if value is None or value == "":
+        return now
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.strip())
+        except ValueError:
+            return None
+    return value if value.tzinfo is not None else value.replace(tzinfo=SHANGHAI)
 
 
 def _refuse(session: Session, row: PaymentNotification, reason: str) -> NotifyResult:
@@ -170,23 +225,27 @@ def handle_wechat(
     now: datetime,
 ) -> NotifyResult:
     lowered = {key.lower(): value for key, value in headers.items()}
-    text = body.decode("utf-8", "replace")
+    text = _decoded(body)
     row = PaymentNotification(
         channel=PaymentChannel.WECHAT,
         verdict=NotificationVerdict.IGNORED,
-        headers=json.dumps({key: lowered[key] for key in WECHAT_HEADERS if key in lowered}, sort_keys=True),
-        body=text[:MAX_BODY_CHARS],
-        client_ip=client_ip[:64],
+        headers=storable(
+            json.dumps({key: lowered[key] for key in WECHAT_HEADERS if key in lowered}, sort_keys=True)
+        ),
+        body=storable(body.decode("utf-8", "replace")),
+        client_ip=storable(client_ip, 64),
         received_at=now,
     )
-    if len(text) > MAX_BODY_CHARS:
+    if len(body) > MAX_BODY_BYTES:
         return _refuse(session, row, "too_large")
+    if text is None:
+        return _refuse(session, row, "bad_encoding")
     try:
         notification = client.parse_notification(lowered, body, now=now.timestamp())
     except SignatureInvalid as exc:
         return _refuse(session, row, exc.code)
-    row.out_trade_no = notification.out_trade_no[:64]
-    dedupe_key = f"wechat:{notification.notification_id}"
+    row.out_trade_no = storable(notification.out_trade_no, 64)
+    dedupe_key = storable(f"wechat:{notification.notification_id}", 128)
     transaction = notification.transaction
     if transaction.mch_id != client.settings.mch_id or transaction.app_id != client.settings.app_id:
         return _refuse(session, row, "app_id_mismatch")
@@ -200,11 +259,9 @@ def handle_wechat(
 
 def _wechat_payment(notification: WechatNotification, *, now: datetime) -> _Payment | None:
     transaction = notification.transaction
-    if not transaction.transaction_id or transaction.amount_total is None:
+    paid_at = provider_time(transaction.success_time, now=now)
+    if not transaction.transaction_id or transaction.amount_total is None or paid_at is None:
         return None
-    paid_at = transaction.success_time or now
-    if paid_at.tzinfo is None:
-        paid_at = paid_at.replace(tzinfo=SHANGHAI)
     return _Payment(
         out_trade_no=transaction.out_trade_no,
         provider_txn_id=transaction.transaction_id,
@@ -225,24 +282,27 @@ def handle_alipay(
     client_ip: str,
     now: datetime,
 ) -> NotifyResult:
-    text = raw_body.decode("utf-8", "replace")
+    text = _decoded(raw_body)
     row = PaymentNotification(
         channel=PaymentChannel.ALIPAY,
         verdict=NotificationVerdict.IGNORED,
         headers="{}",
-        body=text[:MAX_BODY_CHARS],
-        out_trade_no=str(form.get("out_trade_no", ""))[:64],
-        client_ip=client_ip[:64],
+        body=storable(redact_alipay_body(raw_body.decode("utf-8", "replace"))),
+        out_trade_no=storable(str(form.get("out_trade_no", "")), 64),
+        client_ip=storable(client_ip, 64),
         received_at=now,
     )
-    if len(text) > MAX_BODY_CHARS:
+    if len(raw_body) > MAX_BODY_BYTES:
         return _refuse(session, row, "too_large")
+    if text is None:
+        return _refuse(session, row, "bad_encoding")
     try:
         notification = client.parse_notification(form)
     except SignatureInvalid as exc:
         return _refuse(session, row, exc.code)
-    row.out_trade_no = notification.out_trade_no[:64]
-    dedupe_key = f"alipay:{notification.notify_id or f'{notification.trade_no}:{notification.trade_status}'}"
+    row.out_trade_no = storable(notification.out_trade_no, 64)
+    notify_id = notification.notify_id or f"{notification.trade_no}:{notification.trade_status}"
+    dedupe_key = storable(f"alipay:{notify_id}", 128)
     if notification.app_id != client.settings.app_id:
         return _refuse(session, row, "app_id_mismatch")
     seller_id = client.settings.seller_id
@@ -250,16 +310,18 @@ def handle_alipay(
         return _refuse(session, row, "seller_mismatch")
     if not notification.paid:
         return _ignore(session, row, dedupe_key, f"state_{notification.trade_status.lower()}")
-    return _apply(session, row, dedupe_key, _alipay_payment(notification, form, now=now))
+    payment = _alipay_payment(notification, form, now=now)
+    if payment is None:
+        return _refuse(session, row, "bad_notification")
+    return _apply(session, row, dedupe_key, payment)
 
 
-def _alipay_payment(notification: AlipayNotification, form: Mapping[str, str], *, now: datetime) -> _Payment:
-    try:
-        paid_at = datetime.strptime(str(form.get("gmt_payment", "")), "%Y-%m-%d %H:%M:%S").replace(
-            tzinfo=SHANGHAI
-        )
-    except ValueError:
-        paid_at = now
+def _alipay_payment(
+    notification: AlipayNotification, form: Mapping[str, str], *, now: datetime
+) -> _Payment | None:
+    paid_at = provider_time(form.get("gmt_payment"), now=now)  # "yyyy-MM-dd HH:mm:ss", Beijing time
+    if paid_at is None:
+        return None
     return _Payment(
         out_trade_no=notification.out_trade_no,
         provider_txn_id=notification.trade_no,

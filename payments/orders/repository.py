@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from core.models import (
@@ -23,12 +24,23 @@ def decision_by_no(session: Session, decision_no: str) -> PenaltyDecision | None
     ).first()
 
 
+def lock_decision_by_no(session: Session, decision_no: str) -> PenaltyDecision | None:
+    """The decision, locked until the transaction ends (PostgreSQL; SQLite serialises writers) and read
+    afresh. Every path that pays or creates orders for a decision locks it first, then order rows."""
+    return session.exec(
+        select(PenaltyDecision)
+        .where(col(PenaltyDecision.decision_no) == decision_no)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).first()
+
+
 def by_out_trade_no(session: Session, out_trade_no: str) -> PaymentOrder | None:
     return session.exec(select(PaymentOrder).where(col(PaymentOrder.out_trade_no) == out_trade_no)).first()
 
 
 def by_idempotency_key(session: Session, key: str) -> PaymentOrder | None:
-    """The newest order created with this key (keys are the client's, unique per attempt)."""
+    """The newest order created with this key (``ix_payment_order_idempotency_key``)."""
     return session.exec(
         select(PaymentOrder)
         .where(col(PaymentOrder.idempotency_key) == key)
@@ -46,6 +58,21 @@ def open_order(session: Session, *, decision_id: int, channel: PaymentChannel) -
             col(PaymentOrder.status) == PaymentOrderStatus.PENDING,
         )
     ).first()
+
+
+OPEN_ORDER_INDEX = "uq_payment_order_open"
+# SQLite names the columns of a violated unique index, not the index.
+OPEN_ORDER_COLUMNS_SQLITE = "payment_order.decision_id, payment_order.channel"
+
+
+def is_open_order_conflict(exc: IntegrityError) -> bool:
+    """Whether ``exc`` is a violation of ``uq_payment_order_open`` (a second open order of a decision and
+    channel) and not of any other constraint."""
+    diag = getattr(exc.orig, "diag", None)  # psycopg
+    if diag is not None:
+        return getattr(diag, "constraint_name", None) == OPEN_ORDER_INDEX
+    message = str(exc.orig)
+    return "UNIQUE constraint failed" in message and message.rstrip().endswith(OPEN_ORDER_COLUMNS_SQLITE)
 
 
 def add_order(session: Session, order: PaymentOrder) -> PaymentOrder:

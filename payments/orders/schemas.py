@@ -5,22 +5,38 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, Field, PlainSerializer
+from pydantic import AfterValidator, BaseModel, Field, PlainSerializer
 
 from core.kit.clock import local_isoformat
+from core.kit.text import CleanStr
 from core.models import PaymentChannel, PaymentClient, PaymentOrderStatus
 
 LocalTime = Annotated[datetime, PlainSerializer(local_isoformat, return_type=str)]
 
 
+def _utf8(value: str) -> str:
+    """A lone surrogate (``"\\udfff"`` in JSON) cannot be stored or compared: refused as bad input."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("含有无效的字符") from None
+    return value
+
+
+# Text a payer sends: no control characters (PostgreSQL refuses NUL) and valid Unicode.
+PayerText = Annotated[CleanStr, AfterValidator(_utf8)]
+
+
 class PaymentIn(BaseModel):
     channel: PaymentChannel = Field(description="wechat 微信支付 / alipay 支付宝")
     client: PaymentClient = Field(description="miniprogram 小程序 / h5 手机网页（仅支付宝）")
-    party_name: str = Field(min_length=1, max_length=128, description="当事人姓名或名称（须与决定书一致）")
-    payer_openid: str | None = Field(
+    party_name: PayerText = Field(
+        min_length=1, max_length=128, description="当事人姓名或名称（须与决定书一致）"
+    )
+    payer_openid: PayerText | None = Field(
         default=None, min_length=1, max_length=128, description="微信付款人 openid（未登录时必填）"
     )
-    buyer_open_id: str | None = Field(
+    buyer_open_id: PayerText | None = Field(
         default=None, min_length=1, max_length=128, description="支付宝买家 open_id（支付宝小程序必填）"
     )
 

@@ -3,16 +3,26 @@
 - The caller proves they know the decision like the public lookup does (number and party name, the
   same ``fine_not_found`` for both mistakes, counted in the same per-address limit): the lookup is
   counted before anything else, so the endpoint commits also when an error is raised.
+- The decision row is locked (``SELECT … FOR UPDATE``) before its status is checked — the same lock
+  order as settlement (decision, then orders): an order is never created for a decision being paid.
 - The amount is frozen at creation: the fine plus the late fee of the local day of ``now``.
 - One open order per decision and channel. A pending order that is still valid, for the same amount,
   payer and client, is answered again (with fresh client parameters); otherwise it is closed here and
   at its provider (job ``payments.close_at_provider``) and a new one is created. Two requests racing
   meet the partial unique index ``uq_payment_order_open``: the loser answers ``payment_in_progress``.
-- The provider is called after the row is inserted (flushed, inside a SAVEPOINT) and before commit; when
-  it fails the savepoint is rolled back, so no order is kept, and ``provider_unavailable`` is raised.
-- An ``Idempotency-Key`` makes a retried request answer the order it created the first time.
+- The provider is never called inside a transaction (its timeouts are 10–15 s; SQLite has one write
+  lock, PostgreSQL would hold row and advisory locks). Two units of work around the call, both owned by
+  the endpoint: ``start_order`` inserts the order pending with an empty ``prepay_ref`` and returns a
+  ``Placement`` (commit); ``place_at_provider`` calls the provider with no transaction open;
+  ``finish_order`` stores the ``prepay_ref``, or closes the order here and (job) at its provider and
+  raises ``provider_unavailable`` (commit). Meanwhile a request of the same payer finds the order in
+  flight (pending, no ``prepay_ref``) and answers ``payment_in_progress`` (retryable); an order stuck in
+  flight longer than ``IN_FLIGHT_MAX`` (a crashed request) is superseded like an expired one.
+- An ``Idempotency-Key`` makes a retried request answer the order it created the first time — only for
+  the same decision, channel, client and payer (anything else is ``idempotency_key_reused``: a paySign
+  is never handed to another payer). A failed attempt does not keep its key.
 
-Services never commit; the endpoint owns the unit of work.
+Services never commit; the endpoint owns the units of work.
 """
 
 from __future__ import annotations
@@ -41,7 +51,7 @@ from payments import gateways
 from payments.fines import service as fines_service
 from payments.fines.errors import FineNotFound
 from payments.fines.fees import yuan
-from payments.orders import repository
+from payments.orders import repository, settle
 from payments.orders.errors import (
     ClientNotSupported,
     FineAlreadyPaid,
@@ -60,6 +70,8 @@ log = logging.getLogger("zhcg.payments.orders")
 PAYABLE = (FineStatus.UNPAID, FineStatus.DEFERRED)
 # A pending order is answered again only while the payer still has this long to pay it.
 REUSE_MIN_LEFT = timedelta(seconds=60)
+# An order inserted but not placed at its provider after this long belongs to a request that died.
+IN_FLIGHT_MAX = timedelta(minutes=2)
 NOTIFY_PATHS = {
     PaymentChannel.WECHAT: "/api/v1/payments/notify/wechat",
     PaymentChannel.ALIPAY: "/api/v1/payments/notify/alipay",
@@ -148,28 +160,81 @@ def order_out(
     )
 
 
-def _place_at_provider(order: PaymentOrder, decision: PenaltyDecision, *, settings: Settings) -> str:
-    """Create the order at its provider; returns the prepay reference (empty for an H5 wap pay)."""
-    url = notify_url(settings, order.channel)
-    if order.channel is PaymentChannel.WECHAT:
-        return gateways.wechatpay_client(settings).create_jsapi_order(
-            out_trade_no=order.out_trade_no,
-            description=_description(decision),
-            amount_fen=order.amount_fen,
-            openid=order.payer_ref,
-            time_expire=order.expires_at,
-            notify_url=url,
+@dataclass(frozen=True)
+class Placement:
+    """A pending order committed without its provider reference, to be placed at the provider with no
+    transaction open (plain values: nothing here touches the session)."""
+
+    out_trade_no: str
+    channel: PaymentChannel
+    client: PaymentClient
+    amount_fen: int
+    payer_ref: str
+    expires_at: datetime
+    description: str
+
+
+@dataclass(frozen=True)
+class Placed:
+    """What the provider answered: its prepay reference, or the error code when it failed."""
+
+    placement: Placement
+    prepay_ref: str = ""
+    failure: str = ""
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.failure)
+
+
+def needs_provider_call(channel: PaymentChannel, client: PaymentClient) -> bool:
+    """Alipay H5 needs none: the signed wap URL is the order, Alipay creates it when it is opened."""
+    return channel is PaymentChannel.WECHAT or client is PaymentClient.MINIPROGRAM
+
+
+def _in_flight(order: PaymentOrder) -> bool:
+    """Pending, inserted, and not yet placed at its provider (``finish_order`` has not run)."""
+    return (
+        order.status is PaymentOrderStatus.PENDING
+        and not order.prepay_ref
+        and needs_provider_call(order.channel, order.client)
+    )
+
+
+def place_at_provider(placement: Placement, *, settings: Settings) -> Placed:
+    """Create the order at its provider. Call it with no transaction open; never raises for the
+    provider's failures (``finish_order`` records them)."""
+    url = notify_url(settings, placement.channel)
+    try:
+        if placement.channel is PaymentChannel.WECHAT:
+            ref = gateways.wechatpay_client(settings).create_jsapi_order(
+                out_trade_no=placement.out_trade_no,
+                description=placement.description,
+                amount_fen=placement.amount_fen,
+                openid=placement.payer_ref,
+                time_expire=placement.expires_at,
+                notify_url=url,
+            )
+        else:
+            ref = gateways.alipay_client(settings).create_mini_order(
+                out_trade_no=placement.out_trade_no,
+                subject=placement.description,
+                amount_fen=placement.amount_fen,
+                buyer_open_id=placement.payer_ref,
+                time_expire=placement.expires_at,
+                notify_url=url,
+            )
+    except (ProviderError, SignatureInvalid) as exc:
+        log.warning(
+            "payment order %s not placed at %s: %s", placement.out_trade_no, placement.channel, exc.code
         )
-    if order.client is PaymentClient.MINIPROGRAM:
-        return gateways.alipay_client(settings).create_mini_order(
-            out_trade_no=order.out_trade_no,
-            subject=_description(decision),
-            amount_fen=order.amount_fen,
-            buyer_open_id=order.payer_ref,
-            time_expire=order.expires_at,
-            notify_url=url,
+        return Placed(placement, failure=exc.code or "provider_error")
+    if not ref:
+        log.warning(
+            "payment order %s: %s answered no prepay reference", placement.out_trade_no, placement.channel
         )
-    return ""  # alipay.trade.wap.pay: the signed URL is the order; Alipay creates it when it is opened
+        return Placed(placement, failure="provider_bad_reply")
+    return Placed(placement, prepay_ref=ref)
 
 
 def _supersede(session: Session, order: PaymentOrder, *, now: datetime) -> None:
@@ -180,7 +245,7 @@ def _supersede(session: Session, order: PaymentOrder, *, now: datetime) -> None:
     enqueue(session, "payments.close_at_provider", order_id=order.id)
 
 
-def create_order(
+def start_order(
     session: Session,
     *,
     request: PaymentRequest,
@@ -188,10 +253,12 @@ def create_order(
     client_ip: str,
     now: datetime,
     settings: Settings,
-) -> PaymentOrderOut:
-    """The order to pay the decision with (see the module docstring). Raises ``FineNotFound``,
-    ``FineAlreadyPaid``, ``FineNotPayable``, ``PayerRequired``, ``ClientNotSupported``,
-    ``IdempotencyKeyReused``, ``PaymentInProgress``, ``PaymentUnavailable`` or the lookup's rate limit."""
+) -> PaymentOrderOut | Placement:
+    """Transaction 1 (see the module docstring): the answer when no provider call is needed (an order
+    answered again, an idempotent retry, Alipay H5), or the ``Placement`` of a new pending order that the
+    endpoint commits and then places. Raises ``FineNotFound``, ``FineAlreadyPaid``, ``FineNotPayable``,
+    ``PayerRequired``, ``ClientNotSupported``, ``IdempotencyKeyReused``, ``PaymentInProgress`` or the
+    lookup's rate limit."""
     fine = fines_service.lookup(
         session,
         decision_no=request.decision_no,
@@ -199,29 +266,42 @@ def create_order(
         client_ip=client_ip,
         now=now,
     )
-    decision = repository.decision_by_no(session, fine.decision_no)
+    decision = repository.lock_decision_by_no(session, fine.decision_no)
     if decision is None or decision.id is None:  # deleted since the lookup: answer like the lookup
         raise FineNotFound()
+    payer = _payer(request, citizen)
 
     if request.idempotency_key:
         earlier = repository.by_idempotency_key(session, request.idempotency_key)
         if earlier is not None:
-            if earlier.decision_id != decision.id or earlier.channel is not request.channel:
+            if (earlier.decision_id, earlier.channel, earlier.client, earlier.payer_ref) != (
+                decision.id,
+                request.channel,
+                request.client,
+                payer,
+            ):
                 raise IdempotencyKeyReused()
-            return order_out(earlier, decision, settings=settings, now=now)
+            if not _in_flight(earlier):
+                return order_out(earlier, decision, settings=settings, now=now)
+            if earlier.created_at > now - IN_FLIGHT_MAX:
+                raise PaymentInProgress()
+            # stuck in flight (its request died): superseded below like an expired order
 
     if decision.status is FineStatus.PAID:
         raise FineAlreadyPaid()
-    if decision.status not in PAYABLE or fine.total_fen is None or fine.late_fee_fen is None:
+    current = fines_service.fine_out(decision, now=now)  # from the locked row, not the lookup's read
+    if decision.status not in PAYABLE or current.total_fen is None or current.late_fee_fen is None:
         raise FineNotPayable(decision.status.value)
-    payer = _payer(request, citizen)
     citizen_id = citizen.id if citizen is not None else None
 
     existing = repository.open_order(session, decision_id=decision.id, channel=request.channel)
-    if (
+    if existing is not None and _in_flight(existing):
+        if existing.payer_ref == payer and existing.created_at > now - IN_FLIGHT_MAX:
+            raise PaymentInProgress()
+    elif (
         existing is not None
         and existing.expires_at > now + REUSE_MIN_LEFT
-        and existing.amount_fen == fine.total_fen
+        and existing.amount_fen == current.total_fen
         and existing.payer_ref == payer
         and existing.client is request.client
     ):
@@ -238,9 +318,9 @@ def create_order(
         decision_id=decision.id,
         channel=request.channel,
         client=request.client,
-        amount_fen=fine.total_fen,
+        amount_fen=current.total_fen,
         fine_fen=decision.amount_fen,
-        late_fee_fen=fine.late_fee_fen,
+        late_fee_fen=current.late_fee_fen,
         citizen_id=citizen_id,
         payer_ref=payer,
         # whole seconds: the providers take the expiry to the second, so both sides agree exactly
@@ -251,18 +331,60 @@ def create_order(
     )
     try:
         with session.begin_nested():
-            if existing is not None:  # expired, or the amount, payer or client changed
+            if existing is not None:  # expired, stuck, or the amount, payer or client changed
                 _supersede(session, existing, now=now)
             repository.add_order(session, order)
-            order.prepay_ref = _place_at_provider(order, decision, settings=settings)
-            session.add(order)
-            session.flush()
     except IntegrityError as exc:
-        raise PaymentInProgress() from exc
-    except (ProviderError, SignatureInvalid) as exc:
-        log.warning("payment order %s not placed at %s: %s", order.out_trade_no, request.channel, exc.code)
-        raise PaymentUnavailable(request.channel.value, exc.code) from exc
-    log.info("payment order %s created (%s)", order.out_trade_no, request.channel)
+        if repository.is_open_order_conflict(exc):
+            raise PaymentInProgress() from exc
+        raise
+    if not needs_provider_call(order.channel, order.client):
+        log.info("payment order %s created (%s)", order.out_trade_no, order.channel)
+        return order_out(order, decision, settings=settings, now=now)
+    return Placement(
+        out_trade_no=order.out_trade_no,
+        channel=order.channel,
+        client=order.client,
+        amount_fen=order.amount_fen,
+        payer_ref=order.payer_ref,
+        expires_at=order.expires_at,
+        description=_description(decision),
+    )
+
+
+def finish_order(session: Session, *, placed: Placed, now: datetime, settings: Settings) -> PaymentOrderOut:
+    """Transaction 2 (see the module docstring), with the decision and the order locked
+    (``settle.lock_order``). Raises ``PaymentUnavailable`` when the provider failed (the order is closed
+    here, and at the provider by a job: it may have been created before a timeout; the endpoint commits
+    that), and ``FineAlreadyPaid``, ``FineNotPayable`` or ``PaymentInProgress`` when the order was closed
+    meanwhile (the decision paid, cancelled or deferred, or another payer's order replaced it)."""
+    placement = placed.placement
+    order = settle.lock_order(session, placement.out_trade_no)
+    if order is None:  # never deleted; answer like a provider failure rather than a 500
+        raise PaymentUnavailable(placement.channel.value, "order_missing")
+    decision = settle.lock_decision(session, order.decision_id)
+    if placed.failed:
+        order.idempotency_key = None  # a failed attempt does not keep its key: a retry creates anew
+        if order.status is PaymentOrderStatus.PENDING:
+            order.status = PaymentOrderStatus.CLOSED
+            order.closed_at = now
+        session.add(order)
+        session.flush()
+        enqueue(session, "payments.close_at_provider", order_id=order.id)
+        raise PaymentUnavailable(placement.channel.value, placed.failure)
+    order.prepay_ref = placed.prepay_ref
+    session.add(order)
+    session.flush()
+    if order.status is not PaymentOrderStatus.PENDING:
+        # Closed while the provider call was in flight; its close job may have run before the provider
+        # had the order: close it there again.
+        enqueue(session, "payments.close_at_provider", order_id=order.id)
+        if decision.status is FineStatus.PAID:
+            raise FineAlreadyPaid()
+        if decision.status not in PAYABLE:
+            raise FineNotPayable(decision.status.value)
+        raise PaymentInProgress()
+    log.info("payment order %s created (%s)", order.out_trade_no, order.channel)
     return order_out(order, decision, settings=settings, now=now)
 
 

@@ -1,11 +1,19 @@
 """Applying a payment the provider reports as received: the one place an order becomes paid.
 
-Called by the notification handlers and the poller with the order row locked. Idempotent: the same
-provider transaction applied twice is ``ALREADY``. The amount must be exact (a mismatch raises and
-changes nothing). Money that arrives for an order that is no longer open, or for a decision that is no
-longer payable (paid another way, cancelled), is kept as ``needs_refund`` and shows up for staff.
-The partial unique index ``uq_payment_order_paid_decision`` is the last guard against a decision
-paid twice.
+Called by the notification handlers and the poller with the order locked by ``lock_order``, which
+locks the order's **decision first, then the order** — the one lock order of every path that pays or
+creates orders for a decision (order creation locks the decision too), so two settlements of one
+decision (two channels, or a notification and the poller) queue instead of deadlocking, and no order
+can be created for a decision while it is being paid.
+
+Idempotent: the same provider transaction applied twice is ``ALREADY``. The amount must be exact (a
+mismatch raises and changes nothing). A pending order is applied. A closed (superseded) order is applied
+too when the provider's paid time is at or before its ``expires_at``: the payer was within the time
+they were given (a late-fee change at midnight, a second tab); the decision's other pending orders,
+the replacement included, are closed as siblings. Money that arrives for an order paid after its
+expiry (``order_closed``), or for a decision that is no longer payable (``fine_paid``,
+``fine_cancelled``), is kept as ``needs_refund`` and shows up for staff. The partial unique index
+``uq_payment_order_paid_decision`` is the last guard against a decision paid twice.
 """
 
 from __future__ import annotations
@@ -58,14 +66,32 @@ class Settlement:
 
 
 def lock_order(session: Session, out_trade_no: str) -> PaymentOrder | None:
-    """The order, locked until the transaction ends (PostgreSQL; SQLite serialises writers)."""
+    """The order, locked until the transaction ends (PostgreSQL; SQLite serialises writers), after its
+    decision: the decision id is read unlocked (it never changes), the decision row is locked, then the
+    order row. Both are read afresh (``populate_existing``), never the stale copy the session may hold."""
+    decision_id = session.exec(
+        select(PaymentOrder.decision_id).where(col(PaymentOrder.out_trade_no) == out_trade_no)
+    ).first()
+    if decision_id is None:
+        return None
+    lock_decision(session, decision_id)
     query = (
         select(PaymentOrder)
         .where(col(PaymentOrder.out_trade_no) == out_trade_no)
         .with_for_update()
-        .execution_options(populate_existing=True)  # never the stale copy the session may hold
+        .execution_options(populate_existing=True)
     )
     return session.exec(query).first()
+
+
+def lock_decision(session: Session, decision_id: int) -> PenaltyDecision:
+    """The decision row, locked and read afresh (locking it again in one transaction is a no-op)."""
+    return session.exec(
+        select(PenaltyDecision)
+        .where(col(PenaltyDecision.id) == decision_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()
 
 
 def receipt_no(order: PaymentOrder, paid_at: datetime) -> str:
@@ -88,17 +114,16 @@ def settle_paid(
         raise TransactionMismatch()
     if paid_fen != order.amount_fen:
         raise AmountMismatch(expected_fen=order.amount_fen, reported_fen=paid_fen)
-    decision = session.exec(
-        select(PenaltyDecision)
-        .where(col(PenaltyDecision.id) == order.decision_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).one()
+    decision = lock_decision(session, order.decision_id)  # locked by lock_order already
     order.provider_txn_id = provider_txn_id
     order.paid_at = paid_at
     order.paid_amount_fen = paid_fen
     reason = ""
-    if order.status is not PaymentOrderStatus.PENDING:
+    if not _paid_in_time(order, paid_at):
+        reason = "order_closed"
+    elif order.status is PaymentOrderStatus.CLOSED and decision.status is FineStatus.DEFERRED:
+        # Closed when the deferral was approved: its frozen amount may hold a late fee the deferral
+        # waives, so staff refund it rather than keep too much.
         reason = "order_closed"
     elif decision.status is FineStatus.PAID:
         reason = "fine_paid"
@@ -128,6 +153,13 @@ def settle_paid(
         )
     enqueue(session, "payments.receipt", order_id=order.id)
     return Settlement(SettleOutcome.APPLIED, order)
+
+
+def _paid_in_time(order: PaymentOrder, paid_at: datetime) -> bool:
+    """A pending order, or a closed (superseded) one paid at or before its expiry."""
+    if order.status is PaymentOrderStatus.PENDING:
+        return True
+    return order.status is PaymentOrderStatus.CLOSED and paid_at <= order.expires_at
 
 
 def _close_sibling_orders(session: Session, paid: PaymentOrder) -> None:

@@ -12,8 +12,9 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import parse_qsl
 
 import httpx
 import pytest
@@ -25,7 +26,7 @@ from sqlmodel import Session, col, select
 from api.deps import get_session
 from api.main import create_app
 from core.db import build_engine, get_engine, session_scope
-from core.kit.clock import utcnow
+from core.kit.clock import SHANGHAI, to_local, utcnow
 from core.migrate import upgrade
 from core.models import (
     FineStatus,
@@ -40,6 +41,8 @@ from core.models import (
 )
 from core.settings import Settings
 from payments import gateways
+from payments.orders import notify, settle
+from payments.sandbox.alipay import rsa2_sign, sign_content
 from payments.sandbox.wechatpay import SignedNotification
 from tests.conftest import TEST_BACKEND, database_url, drop_database
 from tests.payments.orders.support import (
@@ -451,10 +454,11 @@ def test_a_second_transaction_for_a_paid_order_is_refused(
     assert order.provider_txn_id == trade.trade_no
 
 
-def test_money_for_a_replaced_order_is_kept_for_a_refund(
+def test_a_replaced_order_paid_before_its_expiry_is_applied(
     client: TestClient, session: Session, fakes: Fakes, settings: Settings
 ) -> None:
-    """The payer paid an order that had been replaced (closed here, not yet at WeChat Pay)."""
+    """The payer paid an order that had been replaced meanwhile (closed here, not yet at WeChat Pay),
+    within the time it was given: applied, and the replacement is closed as a sibling."""
     decision = add_decision(session)
     first = wechat_order(client, decision)
     second = new_order(
@@ -463,12 +467,149 @@ def test_money_for_a_replaced_order_is_kept_for_a_refund(
     assert load(session, first)[0].status is PaymentOrderStatus.CLOSED
     assert post_wechat(client, fakes.wechat.pay(first)).status_code == 204
     order, decision = load(session, first)
-    assert order.status is PaymentOrderStatus.NEEDS_REFUND
+    assert (order.status, decision.status) == (PaymentOrderStatus.PAID, FineStatus.PAID)
+    [row] = notifications(session, first)
+    assert (row.verdict, row.reason) == (NotificationVerdict.APPLIED, "")
+    assert load(session, second)[0].status is PaymentOrderStatus.CLOSED
+    assert "payments.receipt" in queued_names(settings)
+
+
+def test_money_for_a_replaced_order_paid_after_its_expiry_is_kept_for_a_refund(
+    client: TestClient, session: Session, fakes: Fakes, settings: Settings
+) -> None:
+    decision = add_decision(session)
+    first = alipay_order(client, decision)
+    second = new_order(
+        client, decision, {"channel": "alipay", "client": "miniprogram", "buyer_open_id": "b-2"}
+    )
+    fakes.alipay.pay(first)
+    expired = load(session, first)[0].expires_at + timedelta(seconds=1)
+    with fakes.alipay.state.lock:  # Alipay reports it paid one second after the order expired
+        fakes.alipay.state.trades[first].gmt_payment = f"{to_local(expired):%Y-%m-%d %H:%M:%S}"
+    assert post_alipay(client, fakes.alipay.notification(first)).text == "success"
+    order, decision = load(session, first)
+    assert (order.status, order.paid_at) == (PaymentOrderStatus.NEEDS_REFUND, expired)
     assert decision.status is FineStatus.UNPAID
     [row] = notifications(session, first)
     assert (row.verdict, row.reason) == (NotificationVerdict.APPLIED, "needs_refund_order_closed")
     assert load(session, second)[0].status is PaymentOrderStatus.PENDING
     assert "payments.receipt" not in queued_names(settings)
+
+
+def test_alipay_paid_time_is_beijing_time(client: TestClient, session: Session, fakes: Fakes) -> None:
+    decision = add_decision(session)
+    out_trade_no = alipay_order(client, decision)
+    fakes.alipay.pay(out_trade_no)
+    with fakes.alipay.state.lock:
+        fakes.alipay.state.trades[out_trade_no].gmt_payment = "2026-11-21 08:00:05"
+    assert post_alipay(client, fakes.alipay.notification(out_trade_no)).text == "success"
+    order, _ = load(session, out_trade_no)
+    assert order.paid_at == datetime(2026, 11, 21, 0, 0, 5, tzinfo=UTC)
+
+
+def test_provider_times_without_a_zone_are_beijing_time() -> None:
+    now = utcnow()
+    beijing = datetime(2026, 11, 21, 8, 0, 5, tzinfo=SHANGHAI)
+    assert notify.provider_time("2026-11-21 08:00:05", now=now) == beijing
+    assert notify.provider_time(datetime(2026, 11, 21, 8, 0, 5), now=now) == beijing
+    assert notify.provider_time("2026-11-21T00:00:05+00:00", now=now) == beijing
+    assert notify.provider_time(None, now=now) == now
+    assert notify.provider_time("", now=now) == now
+    assert notify.provider_time("yesterday", now=now) is None
+
+
+def test_alipay_buyer_identifiers_are_redacted_in_the_stored_body(
+    client: TestClient, session: Session, fakes: Fakes
+) -> None:
+    decision = add_decision(session)
+    out_trade_no = alipay_order(client, decision)
+    form = fakes.alipay.pay(out_trade_no)
+    form = {k: v for k, v in form.items() if k not in ("sign", "sign_type")} | {
+        "buyer_logon_id": "159****5620",
+        "buyer_id": "2088102177846880",
+        "buyer_open_id": "074a1CcTG1LelxKe4xQC0zgNdId0nxi95b5lsNpazWYoCo5",
+    }
+    form["sign"] = rsa2_sign(fakes.alipay.state.alipay_key, sign_content(form, drop=("sign", "sign_type")))
+    form["sign_type"] = "RSA2"
+    assert post_alipay(client, form).text == "success"  # verified with the identifiers as sent
+    assert load(session, out_trade_no)[0].status is PaymentOrderStatus.PAID
+    [row] = notifications(session, out_trade_no)
+    stored = dict(parse_qsl(row.body))
+    assert (stored["buyer_logon_id"], stored["buyer_id"], stored["buyer_open_id"]) == (
+        "15*******20",
+        "20************80",
+        "07" + "*" * 43 + "o5",
+    )
+    for value in ("159****5620", "2088102177846880", "074a1CcTG1LelxKe4xQC0zgNdId0nxi95b5lsNpazWYoCo5"):
+        assert value not in row.body
+    assert (stored["out_trade_no"], stored["sign"]) == (out_trade_no, form["sign"])
+
+
+def latest_notification(session: Session) -> PaymentNotification:
+    session.expire_all()
+    return session.exec(select(PaymentNotification).order_by(col(PaymentNotification.id).desc())).first()  # type: ignore[return-value]
+
+
+@pytest.mark.parametrize(
+    ("body", "reason", "stored"),
+    [
+        (b'{"id": "evt\x00", "resource": {}}', "", '{"id": "evt\\u0000", "resource": {}}'),
+        (b'{"id": "\xff\xfe"}', "bad_encoding", '{"id": "\ufffd\ufffd"}'),
+    ],
+)
+def test_wechat_bodies_with_nul_or_bad_utf8_are_stored_refused(
+    client: TestClient, session: Session, fakes: Fakes, body: bytes, reason: str, stored: str
+) -> None:
+    signed = fakes.wechat.notification(wechat_order(client, add_decision(session)))
+    answer = client.post(WECHAT_NOTIFY, content=body, headers=signed.headers)
+    assert answer.status_code == 400
+    row = latest_notification(session)
+    assert (row.verdict, row.flagged, row.dedupe_key, row.body) == (
+        NotificationVerdict.REFUSED,
+        True,
+        None,
+        stored,
+    )
+    if reason:
+        assert row.reason == reason
+
+
+@pytest.mark.parametrize(
+    ("body", "reason", "out_trade_no"),
+    [
+        (b"out_trade_no=FP%00X&total_amount=1.00&sign=abc&sign_type=RSA2", "", "FP\\u0000X"),
+        (b"out_trade_no=FP\xffX&total_amount=1.00&sign=abc&sign_type=RSA2", "bad_encoding", "FP\ufffdX"),
+    ],
+)
+def test_alipay_bodies_with_nul_or_bad_utf8_are_stored_refused(
+    client: TestClient, session: Session, body: bytes, reason: str, out_trade_no: str
+) -> None:
+    answer = client.post(
+        ALIPAY_NOTIFY, content=body, headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
+    assert (answer.status_code, answer.text) == (400, "fail")
+    row = latest_notification(session)
+    assert (row.verdict, row.flagged, row.dedupe_key, row.out_trade_no) == (
+        NotificationVerdict.REFUSED,
+        True,
+        None,
+        out_trade_no,
+    )
+    assert "\x00" not in row.body
+    if reason:
+        assert row.reason == reason
+
+
+def test_bodies_over_64_kib_are_refused_and_stored_capped(client: TestClient, session: Session) -> None:
+    body = ("out_trade_no=FP1&subject=" + "罚" * 30_000).encode()  # 30 000 characters, 90 000 bytes
+    answer = client.post(
+        ALIPAY_NOTIFY, content=body, headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
+    assert answer.text == "fail"
+    row = latest_notification(session)
+    assert (row.verdict, row.reason) == (NotificationVerdict.REFUSED, "too_large")
+    assert len(row.body.encode()) <= 64 * 1024
+    assert row.body.startswith("out_trade_no=FP1&subject=罚罚")
 
 
 # -- a live server on PostgreSQL: real concurrency ----------------------------------------------------
@@ -562,8 +703,10 @@ def test_fifty_at_once_on_a_live_server(live: Live, fakes: Fakes) -> None:
 
 @live_only
 def test_racing_order_requests_answer_payment_in_progress(live: Live) -> None:
-    """Another transaction holds a new open order of the same decision and channel, not yet committed:
-    the request waits on the unique index, then answers 409 ``payment_in_progress`` (not a 500)."""
+    """Another transaction holds a new open order of the same decision and channel, not yet committed and
+    not yet placed at the provider: the request waits (on the decision row, which the holder's insert
+    key-share locks; without that lock the unique index ``uq_payment_order_open`` would stop it), then
+    finds the order in flight and answers 409 ``payment_in_progress`` (not a 500)."""
     decision = committed_decision(live)
     assert decision.id is not None
     with Session(live.engine) as holder:
@@ -576,7 +719,7 @@ def test_racing_order_requests_answer_payment_in_progress(live: Live) -> None:
                 amount_fen=23000,
                 fine_fen=20000,
                 late_fee_fen=3000,
-                payer_ref="o-live",
+                payer_ref="o-2",
                 expires_at=utcnow() + timedelta(minutes=30),
             )
         )
@@ -594,9 +737,9 @@ def test_racing_order_requests_answer_payment_in_progress(live: Live) -> None:
                 timeout=60,
             )
             deadline = time.monotonic() + 30
-            while not waiting_on_a_lock(live.engine):  # the request reached the unique index
+            while not waiting_on_a_lock(live.engine):  # the request waits for the holder
                 assert not pending.done(), pending.result().text
-                assert time.monotonic() < deadline, "the request never waited on the index"
+                assert time.monotonic() < deadline, "the request never waited"
                 time.sleep(0.05)
             holder.commit()
             response = pending.result()
@@ -611,6 +754,104 @@ def waiting_on_a_lock(engine: Engine) -> bool:
             text(
                 "SELECT count(*) FROM pg_stat_activity "
                 "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+        ).scalar_one()
+    return int(count) > 0
+
+
+@live_only
+def test_an_order_requested_while_the_fine_is_being_paid_waits_and_is_refused(
+    live: Live, fakes: Fakes
+) -> None:
+    """A settlement holds the decision's lock (decision first, then the order): a new order request for
+    the same decision waits for it, then sees the decision paid — it never creates a second payable order."""
+    decision = committed_decision(live)
+    out_trade_no = live_order(live, decision)
+    with Session(live.engine) as holder:
+        order = settle.lock_order(holder, out_trade_no)
+        assert order is not None
+        applied = settle.settle_paid(
+            holder, order, provider_txn_id=f"4200HOLD{secrets.token_hex(6)}", paid_fen=23000, paid_at=utcnow()
+        )
+        assert applied.outcome is settle.SettleOutcome.APPLIED
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pending = pool.submit(
+                httpx.post,
+                f"{live.base}/api/v1/fines/{decision.decision_no}/payments",
+                json={
+                    "party_name": PARTY,
+                    "channel": "alipay",
+                    "client": "miniprogram",
+                    "buyer_open_id": "b-9",
+                },
+                timeout=60,
+            )
+            deadline = time.monotonic() + 30
+            while not waiting_on_a_lock(live.engine):  # the request waits on the decision's row lock
+                assert not pending.done(), pending.result().text
+                assert time.monotonic() < deadline, "the request never waited on the decision"
+                time.sleep(0.05)
+            holder.commit()
+            response = pending.result()
+    assert (response.status_code, response.json()["code"]) == (409, "fine_already_paid")
+    with session_scope(live.engine) as session:
+        orders = session.exec(select(PaymentOrder).where(col(PaymentOrder.decision_id) == decision.id)).all()
+        assert [o.status for o in orders] == [PaymentOrderStatus.PAID]
+
+
+@live_only
+def test_no_transaction_is_open_during_the_provider_call(live: Live, fakes: Fakes) -> None:
+    """While WeChat Pay is asked to create the order, the request holds no transaction (and so no lock):
+    the new order is committed pending with an empty prepay_ref, and another request of the same payer
+    answers payment_in_progress at once instead of waiting."""
+    decision = committed_decision(live)
+    pool = ThreadPoolExecutor(max_workers=1)
+    fakes.wechat.state.lock.acquire()  # the fake gateway cannot answer until released
+    try:
+        first = pool.submit(live_order, live, decision)
+        deadline = time.monotonic() + 30
+        while True:
+            with session_scope(live.engine) as session:
+                orders = session.exec(
+                    select(PaymentOrder).where(col(PaymentOrder.decision_id) == decision.id)
+                ).all()
+            if orders:
+                break
+            assert not first.done(), first.result()
+            assert time.monotonic() < deadline, "the order was never committed"
+            time.sleep(0.02)
+        assert [(o.status, o.prepay_ref) for o in orders] == [(PaymentOrderStatus.PENDING, "")]
+        assert not in_transaction(live.engine)
+        again = httpx.post(
+            f"{live.base}/api/v1/fines/{decision.decision_no}/payments",
+            json={
+                "party_name": PARTY,
+                "channel": "wechat",
+                "client": "miniprogram",
+                "payer_openid": "o-live",
+            },
+            timeout=30,
+        )
+        assert (again.status_code, again.json()["code"]) == (409, "payment_in_progress")
+    finally:
+        fakes.wechat.state.lock.release()
+        pool.shutdown(wait=True)
+    out_trade_no = first.result()
+    with session_scope(live.engine) as session:
+        order, _ = load(session, out_trade_no)
+        assert (order.status, order.prepay_ref) == (
+            PaymentOrderStatus.PENDING,
+            fakes.wechat.order(out_trade_no).prepay_id,
+        )
+
+
+def in_transaction(engine: Engine) -> bool:
+    """Whether another connection to the database sits in an open transaction."""
+    with engine.connect() as connection:
+        count = connection.execute(
+            text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid() AND state LIKE 'idle in transaction%'"
             )
         ).scalar_one()
     return int(count) > 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import secrets
 import socket
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -15,6 +16,7 @@ import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 from fastapi.testclient import TestClient
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
 from api.deps import get_session
@@ -24,11 +26,13 @@ from core.models import (
     FineLookup,
     FineStatus,
     PaymentChannel,
+    PaymentClient,
     PaymentOrder,
     PaymentOrderStatus,
     PenaltyDecision,
 )
 from core.settings import Settings
+from payments.orders import repository
 from tests.payments.orders.support import (
     PARTY,
     WECHAT_NOTIFY,
@@ -285,15 +289,28 @@ def test_idempotency_key(client: TestClient, session: Session) -> None:
     decision, other = add_decision(session), add_decision(session)
     headers = {"Idempotency-Key": "4f7c1c56-retry-1"}
     first = client.post(pay_url(decision), json=wechat_body(), headers=headers)
-    retry = client.post(pay_url(decision), json=wechat_body(payer_openid="o-someone-else"), headers=headers)
+    retry = client.post(pay_url(decision), json=wechat_body(), headers=headers)
     assert first.status_code == retry.status_code == 200
     assert retry.json()["out_trade_no"] == first.json()["out_trade_no"]
     assert len(orders_of(session, decision)) == 1
-    reused = client.post(pay_url(other), json=wechat_body(), headers=headers)
-    assert (reused.status_code, reused.json()["code"]) == (422, "idempotency_key_reused")
+    alipay = {"channel": "alipay", "client": "miniprogram", "party_name": PARTY, "buyer_open_id": "b-1"}
+    for url, body in [
+        (pay_url(other), wechat_body()),  # another decision
+        (pay_url(decision), wechat_body(payer_openid="o-someone-else")),  # another payer: never their paySign
+        (pay_url(decision), alipay),  # another channel
+        (pay_url(decision), {"channel": "alipay", "client": "h5", "party_name": PARTY}),
+    ]:
+        reused = client.post(url, json=body, headers=headers)
+        assert (reused.status_code, reused.json()["code"]) == (422, "idempotency_key_reused"), body
+    [order] = orders_of(session, decision)
+    assert (order.payer_ref, order.status) == ("o-payer-1", PaymentOrderStatus.PENDING)
+    bad = client.post(pay_url(decision), json=wechat_body(), headers={"Idempotency-Key": "a b"})
+    assert bad.status_code == 422
 
 
-def test_provider_down_keeps_no_order(session: Session, settings: Settings) -> None:
+def test_provider_down_keeps_the_order_closed_and_closes_it_there(
+    session: Session, settings: Settings
+) -> None:
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -301,13 +318,170 @@ def test_provider_down_keeps_no_order(session: Session, settings: Settings) -> N
         update={"wechatpay": settings.wechatpay.model_copy(update={"api_base": f"http://127.0.0.1:{port}"})}
     )
     decision = add_decision(session)
+    headers = {"Idempotency-Key": "down-then-up"}
     with client_for(session, down) as client:
-        response = client.post(pay_url(decision), json=wechat_body())
+        response = client.post(pay_url(decision), json=wechat_body(), headers=headers)
     assert response.status_code == 503
     assert response.json()["code"] == "provider_unavailable"
     assert "微信支付" in response.json()["message"]
+    [failed] = orders_of(session, decision)
+    assert (failed.status, failed.prepay_ref, failed.idempotency_key) == (PaymentOrderStatus.CLOSED, "", None)
+    assert failed.closed_at is not None
+    # the provider may have created it before the connection failed: closed there by the job
+    assert queued(settings) == [("workers.jobs.payments.close_at_provider", {"order_id": failed.id})]
+
+    # A retry with the same key once the provider is back creates the order anew.
+    with client_for(session, settings) as client:
+        again = client.post(pay_url(decision), json=wechat_body(), headers=headers)
+    assert again.status_code == 200, again.text
+    assert again.json()["out_trade_no"] != failed.out_trade_no
+    assert [o.status for o in orders_of(session, decision)] == [
+        PaymentOrderStatus.CLOSED,
+        PaymentOrderStatus.PENDING,
+    ]
+
+
+def in_flight_order(
+    session: Session, decision: PenaltyDecision, *, payer: str, age: timedelta
+) -> PaymentOrder:
+    """A pending order inserted by a request whose provider call has not returned (no prepay_ref)."""
+    assert decision.id is not None
+    created = utcnow() - age
+    order = PaymentOrder(
+        out_trade_no=f"FPFLIGHT{secrets.token_hex(8).upper()}",
+        decision_id=decision.id,
+        channel=PaymentChannel.WECHAT,
+        client=PaymentClient.MINIPROGRAM,
+        amount_fen=23000,
+        fine_fen=20000,
+        late_fee_fen=3000,
+        payer_ref=payer,
+        expires_at=(created + timedelta(minutes=30)).replace(microsecond=0),
+        idempotency_key="flight-key",
+        created_at=created,
+        updated_at=created,
+    )
+    session.add(order)
+    session.flush()
+    return order
+
+
+def test_a_provider_call_in_flight_answers_payment_in_progress(client: TestClient, session: Session) -> None:
+    decision = add_decision(session)
+    flying = in_flight_order(session, decision, payer="o-payer-1", age=timedelta(seconds=5))
+    for headers in ({}, {"Idempotency-Key": "flight-key"}):
+        response = client.post(pay_url(decision), json=wechat_body(), headers=headers)
+        assert response.status_code == 409, response.text
+        assert (response.json()["code"], response.json()["details"]) == (
+            "payment_in_progress",
+            {"retryable": True},
+        )
+    assert [o.out_trade_no for o in orders_of(session, decision)] == [flying.out_trade_no]
+
+    # Another payer replaces it (as any other payer's order).
+    other = client.post(pay_url(decision), json=wechat_body(payer_openid="o-payer-2"))
+    assert other.status_code == 200, other.text
+    assert orders_of(session, decision)[0].status is PaymentOrderStatus.CLOSED
+
+
+def test_an_order_stuck_in_flight_is_replaced(
+    client: TestClient, session: Session, settings: Settings
+) -> None:
+    """Its request died between the two units of work: after a while it does not block the payer."""
+    decision = add_decision(session)
+    stuck = in_flight_order(session, decision, payer="o-payer-1", age=timedelta(minutes=10))
+    response = client.post(pay_url(decision), json=wechat_body(), headers={"Idempotency-Key": "flight-key"})
+    assert response.status_code == 200, response.text
+    old, new = orders_of(session, decision)
+    assert (old.id, old.status) == (stuck.id, PaymentOrderStatus.CLOSED)
+    assert (new.out_trade_no, new.status) == (response.json()["out_trade_no"], PaymentOrderStatus.PENDING)
+    assert new.prepay_ref
+    assert ("workers.jobs.payments.close_at_provider", {"order_id": old.id}) in queued(settings)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        '{"channel": "wechat", "client": "miniprogram", "party_name": "\\ud800", "payer_openid": "o-1"}',
+        '{"channel": "wechat", "client": "miniprogram", "party_name": "张三", "payer_openid": "o-\\udfff"}',
+        '{"channel": "alipay", "client": "miniprogram", "party_name": "张三", "buyer_open_id": "b-\\udfff"}',
+    ],
+)
+def test_lone_surrogates_are_refused_not_a_server_error(
+    client: TestClient, session: Session, raw: str
+) -> None:
+    decision = add_decision(session)
+    response = client.post(
+        pay_url(decision), content=raw.encode(), headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 422, response.text
     assert orders_of(session, decision) == []
-    assert queued(settings) == []
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/api/v1/fines/%00BAD/payments", wechat_body()),
+        ("/api/v1/fines/{no}/payments", wechat_body(party_name="张\u0000三")),
+        ("/api/v1/fines/{no}/payments", wechat_body(payer_openid="o-\u0000")),
+        (
+            "/api/v1/fines/{no}/payments",
+            {"channel": "alipay", "client": "miniprogram", "party_name": PARTY, "buyer_open_id": "b\u0000"},
+        ),
+    ],
+)
+def test_control_characters_are_refused_not_a_server_error(
+    client: TestClient, session: Session, path: str, body: dict[str, object]
+) -> None:
+    decision = add_decision(session)
+    response = client.post(path.format(no=decision.decision_no), json=body)  # NUL as \\u0000 in JSON
+    assert response.status_code == 422, response.text
+    assert orders_of(session, decision) == []
+
+
+def test_an_unexpected_integrity_error_is_not_payment_in_progress(session: Session) -> None:
+    """Only ``uq_payment_order_open`` means a racing request; any other constraint is another error."""
+    decision = add_decision(session)
+    assert decision.id is not None
+
+    def violation(**values: object) -> IntegrityError:
+        fields: dict[str, object] = {
+            "out_trade_no": f"FPIE{secrets.token_hex(8).upper()}",
+            "decision_id": decision.id,
+            "channel": PaymentChannel.WECHAT,
+            "client": PaymentClient.MINIPROGRAM,
+            "amount_fen": 23000,
+            "fine_fen": 20000,
+            "late_fee_fen": 3000,
+            "expires_at": utcnow() + timedelta(minutes=30),
+        } | values
+        try:
+            with session.begin_nested():
+                session.add(PaymentOrder(**fields))
+                session.flush()
+        except IntegrityError as exc:
+            return exc
+        raise AssertionError("no constraint failed")
+
+    existing = PaymentOrder(
+        out_trade_no=f"FPIE{secrets.token_hex(8).upper()}",
+        decision_id=decision.id,
+        channel=PaymentChannel.WECHAT,
+        client=PaymentClient.MINIPROGRAM,
+        amount_fen=23000,
+        fine_fen=20000,
+        late_fee_fen=3000,
+        expires_at=utcnow() + timedelta(minutes=30),
+    )
+    session.add(existing)
+    session.flush()
+    assert repository.is_open_order_conflict(violation())
+    assert not repository.is_open_order_conflict(
+        violation(out_trade_no=existing.out_trade_no, status=PaymentOrderStatus.CLOSED)
+    )
+    assert not repository.is_open_order_conflict(
+        violation(channel=PaymentChannel.ALIPAY, citizen_id=2**31 - 1)
+    )
 
 
 def test_payment_status(client: TestClient, session: Session) -> None:

@@ -8,7 +8,7 @@ import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from redis import Redis
@@ -20,6 +20,8 @@ from core.jobs import JOBS
 from core.kit.clock import to_local, utcnow
 from core.models import Citizen, PenaltyDecision
 from core.settings import Settings
+from payments.orders import service
+from payments.orders.schemas import PaymentOrderOut
 from payments.sandbox.alipay import FakeAlipay, running_fake_alipay
 from payments.sandbox.wechatpay import FakeWechatPay, running_fake_wechatpay
 
@@ -90,3 +92,23 @@ def queued_names(settings: Settings, queue: str = "payments") -> list[str]:
     """The registry names (``payments.receipt`` …) of the jobs waiting on one queue."""
     by_path = {spec.path: name for name, spec in JOBS.items()}
     return [by_path.get(path, path) for path, _ in queued(settings, queue)]
+
+
+def create_order(
+    session: Session,
+    *,
+    request: service.PaymentRequest,
+    now: datetime,
+    settings: Settings,
+    citizen: Citizen | None = None,
+    client_ip: str = "10.0.0.1",
+) -> PaymentOrderOut:
+    """Both units of work of order creation and the provider call between them, in the test's session
+    (the endpoint commits between them; here everything stays in the test's transaction)."""
+    started = service.start_order(
+        session, request=request, citizen=citizen, client_ip=client_ip, now=now, settings=settings
+    )
+    if isinstance(started, PaymentOrderOut):
+        return started
+    placed = service.place_at_provider(started, settings=settings)
+    return service.finish_order(session, placed=placed, now=now, settings=settings)

@@ -21,8 +21,9 @@ from core.models import (
 )
 from core.settings import Settings, get_settings
 from payments import gateways
-from payments.orders import notify, service
-from tests.payments.orders.support import PARTY, Fakes, add_decision, running_fakes
+from payments.orders import notify, service, settle
+from payments.orders.errors import FineAlreadyPaid, PaymentInProgress
+from tests.payments.orders.support import PARTY, Fakes, add_decision, create_order, running_fakes
 
 
 @pytest.fixture(scope="module")
@@ -58,30 +59,24 @@ def test_a_new_request_after_midnight_replaces_the_order_with_the_new_late_fee(
 ) -> None:
     before, after = around_midnight()
     decision = add_decision(session, today=before.date())  # 5 overdue days today, 6 tomorrow
-    first = service.create_order(
+    first = create_order(
         session,
         request=alipay_request(decision.decision_no),
-        citizen=None,
-        client_ip="10.0.0.1",
         now=before,
         settings=settings,
     )
     assert (first.amount_fen, first.late_fee_fen) == (23000, 3000)
-    again = service.create_order(
+    again = create_order(
         session,
         request=alipay_request(decision.decision_no),
-        citizen=None,
-        client_ip="10.0.0.1",
         now=before,
         settings=settings,
     )
     assert again.out_trade_no == first.out_trade_no
 
-    second = service.create_order(
+    second = create_order(
         session,
         request=alipay_request(decision.decision_no),
-        citizen=None,
-        client_ip="10.0.0.1",
         now=after,
         settings=settings,
     )
@@ -100,10 +95,9 @@ def test_an_order_made_before_midnight_is_paid_at_its_frozen_amount_after_it(
 ) -> None:
     before, after = around_midnight()
     decision = add_decision(session, today=before.date())
-    order = service.create_order(
+    order = create_order(
         session,
         request=alipay_request(decision.decision_no),
-        citizen=None,
         client_ip="10.0.0.2",
         now=before,
         settings=settings,
@@ -140,3 +134,73 @@ def test_out_trade_numbers(offset_days: int) -> None:
     for number in numbers:
         assert re.fullmatch(r"FP\d{14}[0-9A-F]{16}", number)
         assert number[2:16] == to_local(now).strftime("%Y%m%d%H%M%S")
+
+
+def wechat_request(decision_no: str, payer: str) -> service.PaymentRequest:
+    return service.PaymentRequest(
+        decision_no=decision_no,
+        party_name=PARTY,
+        channel=PaymentChannel.WECHAT,
+        client=PaymentClient.MINIPROGRAM,
+        payer_openid=payer,
+    )
+
+
+def test_an_order_paid_off_while_its_provider_call_was_in_flight_is_refused(
+    session: Session, settings: Settings
+) -> None:
+    """Between the two units of work the decision was paid through the other channel: the new order was
+    closed as a sibling; finishing it closes it at the provider again and answers fine_already_paid."""
+    now = utcnow()
+    decision = add_decision(session)
+    started = service.start_order(
+        session,
+        request=wechat_request(decision.decision_no, "o-1"),
+        citizen=None,
+        client_ip="10.0.0.3",
+        now=now,
+        settings=settings,
+    )
+    assert isinstance(started, service.Placement)
+    alipay = create_order(session, request=alipay_request(decision.decision_no), now=now, settings=settings)
+    paid = settle.lock_order(session, alipay.out_trade_no)
+    assert paid is not None
+    assert settle.settle_paid(
+        session, paid, provider_txn_id="2026-IN-FLIGHT", paid_fen=23000, paid_at=now
+    ).outcome is (settle.SettleOutcome.APPLIED)
+    placed = service.place_at_provider(started, settings=settings)
+    assert placed.prepay_ref
+    with pytest.raises(FineAlreadyPaid):
+        service.finish_order(session, placed=placed, now=now, settings=settings)
+    order = service.repository.by_out_trade_no(session, started.out_trade_no)
+    assert order is not None
+    assert (order.status, order.prepay_ref) == (PaymentOrderStatus.CLOSED, placed.prepay_ref)
+    assert ("payments.close_at_provider", {"order_id": order.id}) in [
+        (job.name, dict(job.kwargs)) for job in pending_jobs(session)
+    ]
+
+
+def test_an_order_replaced_while_its_provider_call_was_in_flight_answers_payment_in_progress(
+    session: Session, settings: Settings
+) -> None:
+    now = utcnow()
+    decision = add_decision(session)
+    started = service.start_order(
+        session,
+        request=wechat_request(decision.decision_no, "o-1"),
+        citizen=None,
+        client_ip="10.0.0.4",
+        now=now,
+        settings=settings,
+    )
+    assert isinstance(started, service.Placement)
+    with pytest.raises(PaymentInProgress):  # the same payer again: the call is in flight
+        create_order(session, request=wechat_request(decision.decision_no, "o-1"), now=now, settings=settings)
+    other = create_order(
+        session, request=wechat_request(decision.decision_no, "o-2"), now=now, settings=settings
+    )
+    assert other.wechat is not None
+    with pytest.raises(PaymentInProgress):
+        service.finish_order(
+            session, placed=service.place_at_provider(started, settings=settings), now=now, settings=settings
+        )
