@@ -36,9 +36,9 @@ from alipay import AliPay
 from alipay.exceptions import AliPayException, AliPayValidationError
 from alipay.utils import AliPayConfig
 
-from core.kit.clock import SHANGHAI, ensure_aware, to_local, utcnow
+from core.kit.clock import ensure_aware, to_local, utcnow
 from core.settings import AlipaySettings
-from payments.providers import ProviderError, SignatureInvalid, fen_to_yuan, yuan_to_fen
+from payments.providers import ProviderError, SignatureInvalid, fen_to_yuan, provider_time, yuan_to_fen
 
 NOTIFY_ANSWER = "success"  # the literal body Alipay expects; anything else means "retry"
 SUCCESS_CODE = "10000"
@@ -108,10 +108,12 @@ class AlipayRefundQuery:
 
 
 def _local_time(value: object) -> datetime | None:
+    """Alipay's ``yyyy-MM-dd HH:mm:ss`` (Beijing time) as an aware time; None when absent or unreadable
+    (the caller then uses its own clock)."""
     if not value:
         return None
     try:
-        return datetime.strptime(str(value), "%Y-%m-%d %H:%M:%S").replace(tzinfo=SHANGHAI)
+        return provider_time(str(value))
     except ValueError:
         return None
 

@@ -6,9 +6,11 @@ converted to the provider's unit (WeChat: fen; Alipay: a yuan string with two de
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
 from core.errors import DomainError, ErrorKind
+from core.kit.clock import SHANGHAI
 
 
 class ProviderError(DomainError):
@@ -51,3 +53,12 @@ def yuan_to_fen(value: str) -> int:
     if fen != fen.to_integral_value():
         raise ValueError(f"amount has fractions of a fen: {value!r}")
     return int(fen)
+
+
+def provider_time(text: str) -> datetime:
+    """A time as a provider writes it, always zone-aware: WeChat Pay's RFC 3339
+    (``2026-03-05T14:07:08+08:00``) or Alipay's ``2026-03-05 14:07:08``. A time without a zone is
+    Beijing time, the providers' own clock (never dropped, never read as UTC). Raises ``ValueError``
+    for anything else."""
+    value = datetime.fromisoformat(text.strip())
+    return value if value.tzinfo is not None else value.replace(tzinfo=SHANGHAI)

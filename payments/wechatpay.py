@@ -46,7 +46,7 @@ from wechatpayv3 import WeChatPay, WeChatPayType
 
 from core.kit.clock import ensure_aware, to_local
 from core.settings import WechatPaySettings
-from payments.providers import ProviderError, SignatureInvalid
+from payments.providers import ProviderError, SignatureInvalid, provider_time
 
 TIMESTAMP_WINDOW_S = 300
 SIGNATURE_TYPE = "WECHATPAY2-SHA256-RSA2048"
@@ -173,7 +173,7 @@ def _transaction(data: Mapping[str, Any]) -> WechatTransaction:
             app_id=str(data.get("appid", "")),
             mch_id=str(data.get("mchid", "")),
             payer_openid=str(payer["openid"]) if payer.get("openid") else None,
-            success_time=datetime.fromisoformat(success_time) if success_time else None,
+            success_time=provider_time(str(success_time)) if success_time else None,
         )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ProviderError("provider_bad_reply", "微信支付返回的订单数据无法识别", reply=dict(data)) from exc
@@ -192,7 +192,7 @@ def _refund(data: Mapping[str, Any]) -> WechatRefund:
             status=WechatRefundStatus(data.get("status") or data["refund_status"]),
             refund_fen=int(amount["refund"]),
             total_fen=int(amount["total"]),
-            success_time=datetime.fromisoformat(success_time) if success_time else None,
+            success_time=provider_time(str(success_time)) if success_time else None,
             user_received_account=str(data.get("user_received_account", "")),
             mch_id=str(data.get("mchid", "")),
         )
@@ -427,7 +427,10 @@ class WechatPayClient:
         self, headers: Mapping[str, str], body: bytes | str, now: float | None
     ) -> tuple[str, str, Any]:
         """Check the signature headers and decrypt the resource: (notification id, event type, data)."""
-        text = body.decode("utf-8") if isinstance(body, bytes) else body
+        try:
+            text = body.decode("utf-8") if isinstance(body, bytes) else body
+        except UnicodeDecodeError as exc:  # WeChat Pay signs UTF-8 JSON: this is not one of its messages
+            raise SignatureInvalid("bad_notification", "微信支付通知不是 UTF-8 文本") from exc
         lowered = {key.lower(): value for key, value in headers.items()}
         signature = lowered.get("wechatpay-signature", "")
         timestamp = lowered.get("wechatpay-timestamp", "")

@@ -26,7 +26,8 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": Problem, "description": "receipt_not_found：订单不存在、未支付，或无权查看（同一答复）"},
     401: {"model": Problem, "description": "携带了无效的登录凭证"},
 }
-OutTradeNo = Annotated[str, Path(min_length=1, max_length=64, description="支付订单号")]
+# Not constrained here: a malformed number gets the same 404 as an unknown one (the service checks it).
+OutTradeNo = Annotated[str, Path(description="支付订单号（1–32 位字母或数字）")]
 PartyQuery = Annotated[
     str | None, Query(min_length=1, max_length=128, description="当事人姓名或名称（未登录时必填）")
 ]

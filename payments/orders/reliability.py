@@ -2,19 +2,23 @@
 
 - ``poll_pending``: orders still pending ``poll_after_s`` after creation (and not asked about in the last
   ``poll_after_s``) are queried at their provider. Paid there → settled here (``settle.settle_paid``, the
-  one place an order becomes paid). Not paid and past ``expires_at`` → closed (below).
+  one place an order becomes paid). Not paid and past ``expires_at`` (plus ``CLOSE_GRACE``) → closed
+  (below).
 - ``close_expired``: for an expired pending order, close at the provider first (after that nobody can pay
   it), then query once more: paid in the meantime → settled (applied, or ``needs_refund`` by settle's
   rules); ended or unknown there → ``closed`` here. A provider error leaves it pending for the next run.
+  Only orders expired more than ``CLOSE_GRACE`` ago are closed (clock skew, see there).
 - ``close_at_provider``: an order already closed here (superseded, or a sibling of a paid one) is closed
-  at its provider; a payment found there is settled, which makes it ``needs_refund`` (money kept for a
-  refund, never applied twice). Provider trouble raises, so the queue retries.
+  at its provider; a payment found there is settled by settle's rules (``needs_refund`` — money kept
+  for a refund, never applied twice — unless settle may still apply it). Provider trouble raises, so the
+  queue retries.
 
 Transactions: the caller passes ``unit_of_work`` (a job passes ``workers.context.job_session``, which
 commits); these functions never commit themselves. The claim is one short transaction; each order is
 then settled or closed in its own transaction, and the provider is only called while no transaction
-(and so no row lock) is open. One order's provider trouble never stops the others; a channel that keeps
-failing is skipped for the rest of the run, and a run stops claiming work past its time budget (the
+(and so no row lock) is open. One order's provider trouble or database error (a deadlock, a serialization
+failure: its transaction is rolled back) never stops the others; a channel that keeps failing is skipped
+for the rest of the run, and a run stops claiming work past its time budget (the
 orders left over were stamped ``last_polled_at`` and come back after ``poll_after_s``).
 
 A reported amount or transaction that does not match the order is never applied: it is logged for staff
@@ -28,9 +32,10 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
 from core.kit.clock import utcnow
@@ -56,6 +61,12 @@ UnitOfWork = Callable[[], AbstractContextManager[Session]]
 CHANNEL_BREAKER = 3
 # A run stops starting new orders after this long (the job's timeout is 300 s).
 RUN_BUDGET_S = 240.0
+# An expired order is only closed this long after its ``expires_at``. Both providers stop taking
+# payment at the ``time_expire`` we sent, by their own clock, which may lag ours: closing at exactly
+# ``expires_at`` (above all marking closed an Alipay trade the provider does not know yet, whose payer may
+# still open it) would let a payment through for an order we had just closed, and it would end as
+# ``needs_refund``. Two minutes covers clock skew; the payer's time is not extended.
+CLOSE_GRACE = timedelta(minutes=2)
 CHANNEL_DOWN = frozenset({"provider_unavailable", "provider_not_configured"})
 PROVIDER_TROUBLE = (ProviderError, SignatureInvalid)
 # What of a provider error goes to the logs (replies may carry the payer's id: never the whole reply).
@@ -69,7 +80,7 @@ class Outcome(StrEnum):
     CLOSED = "closed"  # closed here (and at the provider)
     WAITING = "waiting"  # still open at the provider: asked again later
     MISMATCH = "mismatch"  # the provider reports another amount or transaction: left for staff
-    FAILED = "failed"  # the provider could not be asked: left pending for the next run
+    FAILED = "failed"  # the provider could not be asked, or a database error: left pending for the next run
     SKIPPED = "skipped"  # not asked in this run (channel breaker or time budget)
 
 
@@ -88,6 +99,14 @@ class StillOpenAtProvider(ProviderError):
 def brief(exc: ProviderError | SignatureInvalid) -> str:
     details = {key: exc.details[key] for key in LOGGED_DETAILS if exc.details.get(key)}
     return f"{exc.code} {details}" if details else exc.code
+
+
+def db_brief(exc: DBAPIError) -> str:
+    """The kind of a database error for the logs (its statement and parameters may carry payer data)."""
+    original = exc.orig
+    code = getattr(original, "sqlstate", None) or getattr(original, "pgcode", None) or ""
+    name = type(original).__name__ if original is not None else type(exc).__name__
+    return f"{name} {code}".strip()
 
 
 SETTLE_OUTCOMES = {
@@ -172,7 +191,7 @@ def check_order(ref: OrderRef, *, calls: ProviderCalls, unit_of_work: UnitOfWork
     if seen.state is ProviderState.OTHER:
         log.error("%s is pending here but %s at the provider; left for staff", ref.out_trade_no, seen)
         return Outcome.WAITING
-    if ref.expires_at > now:
+    if ref.expires_at > now - CLOSE_GRACE:
         return Outcome.WAITING
     return close_expired_order(ref, calls=calls, unit_of_work=unit_of_work, now=now)
 
@@ -181,7 +200,8 @@ def check_order(ref: OrderRef, *, calls: ProviderCalls, unit_of_work: UnitOfWork
 
 
 class _Run:
-    """One run over claimed orders: provider trouble is counted per order, not raised."""
+    """One run over claimed orders: provider trouble and database errors are counted per order, not
+    raised."""
 
     def __init__(self, *, budget_s: float) -> None:
         self.outcomes: Counter[Outcome] = Counter()
@@ -199,6 +219,12 @@ class _Run:
                 log.warning("%s at %s: %s", ref.out_trade_no, ref.channel, brief(exc))
                 if exc.code in CHANNEL_DOWN:
                     self.failures[ref.channel] += 1
+                outcome = Outcome.FAILED
+            except DBAPIError as exc:
+                # A deadlock, a serialization failure or a constraint on this one order: its unit of work
+                # was rolled back (nothing of it is kept) and the next run asks again. Not the provider's
+                # fault, so the channel breaker is left alone.
+                log.warning("%s: database error, left for the next run (%s)", ref.out_trade_no, db_brief(exc))
                 outcome = Outcome.FAILED
             else:
                 self.failures[ref.channel] = 0
@@ -236,7 +262,11 @@ def close_expired(
     group = settings.payments
     with unit_of_work() as session:
         refs = repository.claim_expired(
-            session, now=now, poll_after_s=group.poll_after_s, limit=group.poll_batch
+            session,
+            now=now,
+            expired_before=now - CLOSE_GRACE,
+            poll_after_s=group.poll_after_s,
+            limit=group.poll_batch,
         )
     run = _Run(budget_s=budget_s)
     run.each(refs, lambda ref: close_expired_order(ref, calls=calls, unit_of_work=unit_of_work, now=now))
@@ -246,8 +276,8 @@ def close_expired(
 def close_at_provider(
     order_id: int, *, calls: ProviderCalls, unit_of_work: UnitOfWork, now: datetime | None = None
 ) -> Outcome:
-    """Close an order that is already closed here at its provider; settle a payment found there (it
-    becomes ``needs_refund``). Raises ``ProviderError``/``SignatureInvalid`` so the job is retried."""
+    """Close an order that is already closed here at its provider; settle a payment found there (by
+    settle's rules). Raises ``ProviderError``/``SignatureInvalid`` so the job is retried."""
     now = now or utcnow()
     with unit_of_work() as session:
         ref = repository.find_ref(session, order_id)

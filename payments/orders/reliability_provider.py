@@ -91,15 +91,14 @@ def wechat_observation(transaction: WechatTransaction) -> Observation:
         transaction.transaction_id is None or transaction.amount_total is None
     ):
         raise ProviderError("provider_bad_reply", "微信支付已支付订单缺少交易号或金额")
-    paid_at = transaction.success_time
-    if paid_at is not None and paid_at.tzinfo is None:
-        paid_at = None  # an instant without a zone is not trusted; the caller uses its own clock
     return Observation(
         state=state,
         provider_state=transaction.trade_state.value,
         txn_id=transaction.transaction_id,
         amount_fen=transaction.amount_total,
-        paid_at=paid_at,
+        # WeChat's own payment time; the adapter reads one without a zone as Beijing time
+        # (``payments.providers.provider_time``). None (not told) lets the caller use its own clock.
+        paid_at=transaction.success_time,
     )
 
 

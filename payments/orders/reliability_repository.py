@@ -59,10 +59,13 @@ def claim_due(session: Session, *, now: datetime, poll_after_s: int, limit: int)
     return _claim(session, conditions, now=now, limit=limit)
 
 
-def claim_expired(session: Session, *, now: datetime, poll_after_s: int, limit: int) -> list[OrderRef]:
-    """Pending orders past ``expires_at`` and not asked about in the last ``poll_after_s``."""
+def claim_expired(
+    session: Session, *, now: datetime, expired_before: datetime, poll_after_s: int, limit: int
+) -> list[OrderRef]:
+    """Pending orders that expired at or before ``expired_before`` (the caller leaves a grace period)
+    and were not asked about in the last ``poll_after_s``."""
     cutoff = now - timedelta(seconds=poll_after_s)
-    conditions = [col(PaymentOrder.expires_at) <= now, _not_polled_since(cutoff)]
+    conditions = [col(PaymentOrder.expires_at) <= expired_before, _not_polled_since(cutoff)]
     return _claim(session, conditions, now=now, limit=limit)
 
 

@@ -3,7 +3,8 @@
 Access: the logged-in citizen who made the order, or anyone who has both the order's out_trade_no
 (random, never shown publicly) and the decision's party name. Everything else — an unknown number, an
 order not paid (yet), a wrong name, another citizen — is the same ``ReceiptNotFound``, so the endpoint
-cannot tell anybody which orders exist.
+cannot tell anybody which orders exist. A number that cannot be one of ours (not 1–32 letters and digits)
+gets that same answer without a query.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import re
 from datetime import datetime
 
 from sqlmodel import Session
@@ -28,6 +30,8 @@ from payments.receipts.schemas import PaymentHistoryItem, PaymentHistoryPage
 log = logging.getLogger("zhcg.payments.receipts")
 
 RECEIPT_PATH = "/api/v1/payments/{out_trade_no}/receipt.pdf"
+# What our order numbers look like (``payment_order.out_trade_no``, as WeChat Pay and Alipay accept them).
+OUT_TRADE_NO = re.compile(r"[0-9A-Za-z]{1,32}")
 
 
 def issue(session: Session, *, order_id: int, now: datetime, settings: Settings | None = None) -> Receipt:
@@ -72,7 +76,10 @@ def receipt_for(
     party_name: str | None = None,
 ) -> Receipt:
     """The receipt when the caller may see it (see the module docstring); ``ReceiptNotFound`` otherwise."""
-    found = repository.order_with_decision(session, out_trade_no=out_trade_no.strip())
+    number = out_trade_no.strip()
+    if not OUT_TRADE_NO.fullmatch(number):  # never sent to the database (a NUL is an error there)
+        raise ReceiptNotFound()
+    found = repository.order_with_decision(session, out_trade_no=number)
     order, decision = found if found is not None else (None, None)
     allowed = False
     if order is not None and decision is not None:

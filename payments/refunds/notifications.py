@@ -6,7 +6,13 @@ SAVEPOINT, so a duplicate or a replay is acknowledged and changes nothing). A re
 or genuine but not matching our books (unknown out_refund_no: ``unknown_refund``, another order:
 ``refund_mismatch``, another amount: ``amount_mismatch``) — is stored without a key, flagged for staff,
 changes nothing and is answered as a failure, so WeChat Pay retries it (a retry may pass once our
-configuration or data is fixed).
+configuration or data is fixed). Bodies are stored as text any database keeps (``storable``: at most
+64 KiB, bytes that are not UTF-8 and NUL escaped), so even a garbage POST is stored flagged, never a 500.
+
+A notification about an earlier number of a refund that staff retried since (``service.is_earlier_number``)
+is ours: REFUND.SUCCESS still counts (the money went back; the provider then refuses the new attempt, as it
+never refunds more than was paid), anything else about it is acknowledged and ignored
+(``earlier_attempt``).
 """
 
 from __future__ import annotations
@@ -27,6 +33,9 @@ from payments.wechatpay import WechatPayClient, WechatRefundNotification, Wechat
 
 log = logging.getLogger("zhcg.payments.refunds")
 
+# What is kept of a notification as received (a refund notification is about 1 KiB).
+MAX_BODY_BYTES = 64 * 1024
+MAX_HEADERS_BYTES = 4 * 1024
 SIGNATURE_HEADERS = (
     "wechatpay-serial",
     "wechatpay-signature",
@@ -47,9 +56,17 @@ class NotifyAnswer:
         return self.verdict is not NotificationVerdict.REFUSED
 
 
+def storable(text: bytes | str, limit: int = MAX_BODY_BYTES) -> str:
+    """What we received as text any database stores: at most ``limit`` bytes, bytes that are not UTF-8
+    as ``\\xNN`` escapes, and NUL (which PostgreSQL's text refuses) as ``\\x00``."""
+    raw = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
+    return raw[:limit].decode("utf-8", "backslashreplace").replace("\x00", "\\x00")
+
+
 def _signature_headers(headers: Mapping[str, str]) -> str:
     lowered = {key.lower(): value for key, value in headers.items()}
-    return json.dumps({key: lowered[key] for key in SIGNATURE_HEADERS if key in lowered}, ensure_ascii=False)
+    picked = {key: lowered[key] for key in SIGNATURE_HEADERS if key in lowered}
+    return storable(json.dumps(picked, ensure_ascii=False), MAX_HEADERS_BYTES)
 
 
 def receive_wechat_refund(
@@ -61,15 +78,16 @@ def receive_wechat_refund(
     client_ip: str,
     now: datetime,
 ) -> NotifyAnswer:
-    text = body.decode("utf-8", "replace")
     record = PaymentNotification(
         channel=PaymentChannel.WECHAT,
         verdict=NotificationVerdict.REFUSED,
         headers=_signature_headers(headers),
-        body=text,
-        client_ip=client_ip[:64],
+        body=storable(body),
+        client_ip=storable(client_ip, 64),
         received_at=now,
     )
+    if len(body) > MAX_BODY_BYTES:  # a refund notification is about 1 KiB
+        return _refuse(session, record, "too_large")
     try:
         notification = client.parse_refund_notification(headers, body)
     except SignatureInvalid as exc:
@@ -116,8 +134,13 @@ def _apply(
 ) -> tuple[NotificationVerdict, str]:
     reported = notification.refund
     refund = repository.lock_refund_by_no(session, reported.out_refund_no)
+    earlier = False
     if refund is None:
-        return NotificationVerdict.REFUSED, "unknown_refund"
+        # A number this refund carried before staff retried it (see ``service.is_earlier_number``).
+        refund = repository.lock_refund_of_trade(session, reported.out_trade_no)
+        if refund is None or not service.is_earlier_number(refund, reported.out_refund_no):
+            return NotificationVerdict.REFUSED, "unknown_refund"
+        earlier = True
     order = repository.get_order(session, refund.order_id)
     if order is None or order.out_trade_no != reported.out_trade_no:
         return NotificationVerdict.REFUSED, "refund_mismatch"
@@ -125,8 +148,13 @@ def _apply(
         return NotificationVerdict.REFUSED, "amount_mismatch"
     if reported.status is WechatRefundStatus.SUCCESS:
         outcome = service.RefundOutcome(
-            RefundStatus.SUCCEEDED, provider_refund_id=reported.refund_id, finished_at=reported.success_time
+            RefundStatus.SUCCEEDED,
+            provider_refund_id=reported.refund_id,
+            finished_at=reported.success_time,
+            out_refund_no=reported.out_refund_no,
         )
+    elif earlier:
+        return NotificationVerdict.IGNORED, "earlier_attempt"  # only the money going back counts
     elif reported.status is WechatRefundStatus.PROCESSING:
         return NotificationVerdict.IGNORED, "not_final"
     else:
@@ -134,6 +162,7 @@ def _apply(
             RefundStatus.FAILED,
             provider_refund_id=reported.refund_id,
             failure=f"wechat:{reported.status.value}",
+            out_refund_no=reported.out_refund_no,
         )
     if service.apply_outcome(session, refund.id or 0, outcome, now=now):
         return NotificationVerdict.APPLIED, ""

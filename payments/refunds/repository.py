@@ -48,6 +48,18 @@ def lock_refund_by_no(session: Session, out_refund_no: str) -> PaymentRefund | N
     return session.exec(query).first()
 
 
+def lock_refund_of_trade(session: Session, out_trade_no: str) -> PaymentRefund | None:
+    """The refund of the order ``out_trade_no`` (one refund per payment), locked."""
+    query = (
+        select(PaymentRefund)
+        .join(PaymentOrder, col(PaymentOrder.id) == col(PaymentRefund.order_id))
+        .where(col(PaymentOrder.out_trade_no) == out_trade_no)
+        .with_for_update(of=PaymentRefund)
+        .execution_options(populate_existing=True)
+    )
+    return session.exec(query).first()
+
+
 def get_order(session: Session, order_id: int) -> PaymentOrder | None:
     return session.get(PaymentOrder, order_id)
 

@@ -13,10 +13,16 @@ REFUND.SUCCESS).
 
 A FAILED refund may be retried by staff (``retry_refund``): back to REQUESTED under a **new**
 ``out_refund_no`` (the provider closed or refused the old one), the old number and failure kept in
-``failure`` ("上次失败：…") and in the audit log. A WeChat ABNORMAL refund is not retried: WeChat still
-holds it (staff redirect it at the merchant platform, and it ends in REFUND.SUCCESS under its own number).
-The provider caps what is refunded of one payment at what was paid, so a retry can never refund twice;
-and an answer about a number the refund no longer carries is ignored unless it says the money went back.
+``failure`` ("上次失败：…", for staff) and in the audit log. A WeChat ABNORMAL refund is not retried: WeChat
+still holds it (staff redirect it at the merchant platform, and it ends in REFUND.SUCCESS under its own
+number). The provider caps what is refunded of one payment at what was paid, so a retry can never refund
+twice; and an answer about a number the refund no longer carries is ignored unless it says the money went
+back.
+
+Every number of a refund stays findable: a retry keeps the first number as its base and appends the
+attempt (``RF…`` → ``RF…_2`` → ``RF…_3``), so ``is_earlier_number`` recognises a late answer about any
+earlier attempt — a WeChat REFUND.SUCCESS for it still counts (``payments.refunds.notifications``) — while
+a number that was never ours (a refund made by hand at the merchant platform) stays unknown.
 
 The decision's status is left to staff: refunding does not reopen or cancel the fine (cancelling a
 revoked decision is a separate console action), so a decision may stay PAID with its payment REFUNDED
@@ -45,6 +51,8 @@ REFUNDABLE = (PaymentOrderStatus.PAID, PaymentOrderStatus.NEEDS_REFUND)
 UNFINISHED = (RefundStatus.REQUESTED, RefundStatus.PROCESSING)
 FINE_REFUNDED_EVENT = "fine_refunded"
 RETRIED_PREFIX = "上次失败："
+# Between a refund's base number and its attempt (both providers accept "_" in a refund number).
+ATTEMPT_SEPARATOR = "_"
 # A WeChat refund in ABNORMAL is still held by WeChat (see the module docstring): not retried here.
 NOT_RETRIED_FAILURES = ("wechat:ABNORMAL",)
 MAX_FAILURE = 256
@@ -68,7 +76,29 @@ def retryable(refund: PaymentRefund) -> bool:
 
 
 def new_out_refund_no(now: datetime) -> str:
+    """A refund's first number (26 characters: digits and capitals, as both providers accept)."""
     return f"RF{to_local(now):%Y%m%d%H%M%S}{secrets.token_hex(5).upper()}"
+
+
+def _attempt(out_refund_no: str) -> tuple[str, int]:
+    """(base number, attempt): ``RF…`` is attempt 1, ``RF…_3`` attempt 3."""
+    base, separator, attempt = out_refund_no.rpartition(ATTEMPT_SEPARATOR)
+    if separator and base and attempt.isdigit() and int(attempt) >= 2:
+        return base, int(attempt)
+    return out_refund_no, 1
+
+
+def next_out_refund_no(out_refund_no: str) -> str:
+    """The number of the next attempt of a refund: the same base, the attempt counted up."""
+    base, attempt = _attempt(out_refund_no)
+    return f"{base}{ATTEMPT_SEPARATOR}{attempt + 1}"
+
+
+def is_earlier_number(refund: PaymentRefund, out_refund_no: str) -> bool:
+    """Whether ``out_refund_no`` is one this refund carried before a retry (not its current one)."""
+    base, attempt = _attempt(out_refund_no)
+    current_base, current_attempt = _attempt(refund.out_refund_no)
+    return base == current_base and attempt < current_attempt
 
 
 def request_refund(
@@ -126,7 +156,7 @@ def retry_refund(session: Session, *, refund_id: int, staff_id: int | None, now:
     if not retryable(refund):
         raise RefundAbnormal(refund.order_id)
     previous_no, previous_failure = refund.out_refund_no, refund.failure
-    refund.out_refund_no = new_out_refund_no(now)
+    refund.out_refund_no = next_out_refund_no(previous_no)
     refund.status = RefundStatus.REQUESTED
     refund.failure = f"{RETRIED_PREFIX}{previous_no} {previous_failure}".strip()[:MAX_FAILURE]
     refund.provider_refund_id = ""  # the provider's id of the old number

@@ -145,3 +145,26 @@ def test_my_payments_needs_a_citizen_and_sane_paging(client: TestClient, session
     assert too_many.json()["code"] == "invalid_request"
     empty = client.get("/api/v1/me/payments", headers=headers(me))
     assert empty.json() == {"items": [], "total": 0}
+
+
+def test_a_malformed_order_number_is_the_same_404(client: TestClient, session: Session) -> None:
+    """Never a 422 or a 500 (a NUL is an error in PostgreSQL): the same answer as an unknown number."""
+    paid = orders.paid_order(session, orders.decision(session, party_name="张三"))
+    unknown = client.get(pdf_url("f" * 32), params={"party_name": "张三"})
+    malformed = [
+        f"{paid.out_trade_no}%00",
+        "%00",
+        "a%00b",
+        "f" * 33,
+        "x" * 300,
+        "T-1",
+        "%E4%B8%AD",  # 中
+        "%20" + paid.out_trade_no[:8],
+    ]
+    for number in malformed:
+        for suffix in ("pdf", "html"):
+            answer = client.get(f"/api/v1/payments/{number}/receipt.{suffix}", params={"party_name": "张三"})
+            assert answer.status_code == 404, (number, answer.text)
+            assert answer.json() == unknown.json()
+    # The real number still works.
+    assert client.get(pdf_url(paid.out_trade_no), params={"party_name": "张三"}).status_code == 200

@@ -28,6 +28,7 @@ from core.models import (
 from core.settings import Settings, get_settings
 from payments.gateways import wechatpay_client
 from payments.refunds import provider, service
+from payments.refunds.notifications import MAX_BODY_BYTES, storable
 from payments.sandbox.wechatpay import FakeWechatPay, SignedNotification, running_fake_wechatpay
 from tests.payments.refunds.conftest import pay_at_provider, record_order
 
@@ -213,3 +214,96 @@ def test_payment_notifications_are_not_refund_notifications(
     refund = _processing(session, settings, wechat)
     payment = wechat.notification(_order(session, refund).out_trade_no)
     assert _post(client, payment)[0] == 400
+
+
+# -- what cannot even be read ----------------------------------------------------------------------
+
+
+def _refused_rows(session: Session, reason: str) -> list[PaymentNotification]:
+    query = select(PaymentNotification).where(
+        col(PaymentNotification.reason) == reason, col(PaymentNotification.channel) == PaymentChannel.WECHAT
+    )
+    return list(session.exec(query.order_by(col(PaymentNotification.id))).all())
+
+
+@pytest.mark.parametrize("path", [URL, "/api/v1/payments/notify/wechat"])
+def test_a_body_that_is_not_utf8_is_refused_not_a_500(
+    client: TestClient, session: Session, settings: Settings, wechat: FakeWechatPay, path: str
+) -> None:
+    refund = _processing(session, settings, wechat)
+    sent = wechat.finish_refund(refund.out_refund_no, send=False)
+    garbage = b'{"id": "\xff\xfe", "resource": "\xc3("}'
+    answer = client.post(path, content=garbage, headers=sent.headers)
+    assert answer.status_code == 400
+    assert answer.json()["code"] == "FAIL"
+    # The refund endpoint stores it as the adapter refused it; the payment endpoint (payments.orders.notify)
+    # may refuse it before asking the adapter.
+    [stored] = _refused_rows(session, "bad_notification") or _refused_rows(session, "bad_encoding")
+    assert (stored.verdict, stored.flagged, stored.dedupe_key) == (NotificationVerdict.REFUSED, True, None)
+    assert '"id"' in stored.body
+    session.refresh(refund)
+    assert refund.status is RefundStatus.PROCESSING
+
+
+def test_nul_bytes_and_bad_utf8_are_stored_escaped(
+    client: TestClient, session: Session, settings: Settings, wechat: FakeWechatPay
+) -> None:
+    refund = _processing(session, settings, wechat)
+    sent = wechat.finish_refund(refund.out_refund_no, send=False)
+    body = sent.body.replace(b'"resource"', b'"re\x00source"', 1)  # valid UTF-8 with a NUL: not WeChat's
+    assert _post(client, SignedNotification(sent.headers, body, sent.notification_id))[0] == 400
+    [stored] = _refused_rows(session, "signature_invalid")
+    assert "\x00" not in stored.body
+    assert '"re\\x00source"' in stored.body
+    assert stored.flagged
+    assert storable(b"a\x00b\xffc") == "a\\x00b\\xffc"
+    assert storable("中文".encode()) == "中文"
+
+
+def test_an_oversized_body_is_refused_and_stored_capped(
+    client: TestClient, session: Session, settings: Settings, wechat: FakeWechatPay
+) -> None:
+    refund = _processing(session, settings, wechat)
+    sent = wechat.finish_refund(refund.out_refund_no, send=False)
+    huge = sent.body + b" " * MAX_BODY_BYTES
+    assert _post(client, SignedNotification(sent.headers, huge, sent.notification_id))[0] == 400
+    [stored] = _refused_rows(session, "too_large")
+    assert len(stored.body.encode()) == MAX_BODY_BYTES
+    session.refresh(refund)
+    assert refund.status is RefundStatus.PROCESSING
+    # The genuine notification still passes.
+    assert _post(client, sent) == (204, None)
+
+
+# -- a refund retried under a new number -------------------------------------------------------------
+
+
+def test_a_late_success_for_the_number_before_a_retry_still_counts(
+    client: TestClient, session: Session, settings: Settings, wechat: FakeWechatPay
+) -> None:
+    refund = _processing(session, settings, wechat)
+    assert refund.id is not None
+    first_no = refund.out_refund_no
+    assert _post(client, wechat.finish_refund(first_no, status="CLOSED", send=False)) == (204, None)
+    session.refresh(refund)
+    assert (refund.status, refund.failure) == (RefundStatus.FAILED, "wechat:CLOSED")
+    service.retry_refund(session, refund_id=refund.id, staff_id=None, now=utcnow())
+    assert refund.out_refund_no == f"{first_no}_2"
+    order = _order(session, refund)
+
+    # Anything but success about the earlier number is acknowledged and changes nothing …
+    assert _post(client, wechat.refund_notification(first_no, status="CLOSED")) == (204, None)
+    session.refresh(refund)
+    assert (refund.status, refund.out_refund_no) == (RefundStatus.REQUESTED, f"{first_no}_2")
+    # … its success is applied: the money went back.
+    late = wechat.refund_notification(first_no, status="SUCCESS")
+    assert _post(client, late) == (204, None)
+    session.refresh(refund)
+    assert refund.status is RefundStatus.SUCCEEDED
+    assert _order(session, refund).status is PaymentOrderStatus.REFUNDED
+    stored = _stored(session, order.out_trade_no)
+    assert [(n.verdict, n.reason, n.flagged) for n in stored] == [
+        (NotificationVerdict.APPLIED, "", False),  # REFUND.CLOSED of the first number
+        (NotificationVerdict.IGNORED, "earlier_attempt", False),
+        (NotificationVerdict.APPLIED, "", False),
+    ]

@@ -8,7 +8,7 @@ import threading
 import time
 import zipfile
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
@@ -18,9 +18,10 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
 
+from core.kit.clock import SHANGHAI
 from core.settings import get_settings
 from payments.alipay import NOTIFY_ANSWER, AlipayClient, TradeStatus, bill_details_text
-from payments.providers import ProviderError, SignatureInvalid, fen_to_yuan, yuan_to_fen
+from payments.providers import ProviderError, SignatureInvalid, fen_to_yuan, provider_time, yuan_to_fen
 from payments.sandbox.alipay import FakeAlipay, new_rsa_key, running_fake_alipay
 
 
@@ -353,3 +354,24 @@ def test_query_answers_when_the_buyer_paid(client: AlipayClient, fake: FakeAlipa
     assert trade.send_pay_date.astimezone(ZoneInfo("UTC")) == datetime(
         2026, 11, 20, 15, 59, 58, tzinfo=ZoneInfo("UTC")
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-03-05 23:59:58", datetime(2026, 3, 5, 23, 59, 58, tzinfo=SHANGHAI)),
+        ("2026-03-05T23:59:58", datetime(2026, 3, 5, 23, 59, 58, tzinfo=SHANGHAI)),
+        ("2026-03-05T23:59:58+08:00", datetime(2026, 3, 5, 15, 59, 58, tzinfo=UTC)),
+        (" 2026-03-05T15:59:58Z ", datetime(2026, 3, 5, 15, 59, 58, tzinfo=UTC)),
+    ],
+)
+def test_provider_times_are_zone_aware_and_zoneless_means_beijing(text: str, expected: datetime) -> None:
+    parsed = provider_time(text)
+    assert parsed.tzinfo is not None
+    assert parsed == expected
+
+
+@pytest.mark.parametrize("text", ["", "yesterday", "2026-13-01 00:00:00"])
+def test_unreadable_provider_times_are_refused(text: str) -> None:
+    with pytest.raises(ValueError, match=r"isoformat|month"):
+        provider_time(text)

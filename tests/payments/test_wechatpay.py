@@ -450,3 +450,26 @@ def test_sandbox_cashier_pays_and_notifies(client: WechatPayClient, fake: FakeWe
         receiver.shutdown()
         receiver.server_close()
         thread.join(timeout=5)
+
+
+def test_a_body_that_is_not_utf8_is_a_bad_notification(client: WechatPayClient, fake: FakeWechatPay) -> None:
+    out_trade_no, _ = _order(client, 100)
+    sent = fake.notification(out_trade_no)
+    garbage = sent.body[:-2] + b"\xff\xfe"
+    with pytest.raises(SignatureInvalid) as payment:
+        client.parse_notification(sent.headers, garbage)
+    with pytest.raises(SignatureInvalid) as refund:
+        client.parse_refund_notification(sent.headers, garbage)
+    assert payment.value.code == refund.value.code == "bad_notification"
+
+
+def test_times_without_a_zone_are_beijing_time(client: WechatPayClient, fake: FakeWechatPay) -> None:
+    out_trade_no, _ = _order(client, 100)
+    fake.pay(out_trade_no)
+    with fake.state.lock:
+        fake.state.orders[out_trade_no].success_time = "2026-03-05T23:59:58"
+    paid = client.query_order(out_trade_no)
+    assert paid.success_time == datetime(2026, 3, 5, 23, 59, 58, tzinfo=ZoneInfo("Asia/Shanghai"))
+    with fake.state.lock:
+        fake.state.orders[out_trade_no].success_time = "2026-03-05T15:59:58+00:00"
+    assert client.query_order(out_trade_no).success_time == paid.success_time  # an offset is kept

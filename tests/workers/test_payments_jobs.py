@@ -26,15 +26,22 @@ from core.models import (
     PaymentClient,
     PaymentOrder,
     PaymentOrderStatus,
+    PaymentRefund,
     PenaltyDecision,
+    RefundStatus,
 )
 from core.settings import Settings, get_settings
 from payments.gateways import alipay_client, wechatpay_client
+from payments.orders.reliability import CLOSE_GRACE
+from payments.refunds.service import new_out_refund_no
 from payments.sandbox.alipay import FakeAlipay, running_fake_alipay
 from payments.sandbox.wechatpay import FakeWechatPay, running_fake_wechatpay
 from tests.fixtures.worker import run_worker
+from tests.payments.refunds.conftest import Committed as RefundData
 
 CLOSED_PORT = "http://127.0.0.1:9"
+# Expired longer ago than the grace before an expired order is closed.
+EXPIRED_S = -int(CLOSE_GRACE.total_seconds()) - 100
 
 
 @pytest.fixture(scope="module")
@@ -173,7 +180,7 @@ def test_one_poll_run_settles_lost_notifications_and_closes_expired_orders(
 ) -> None:
     paid_wechat = committed.order(PaymentChannel.WECHAT)
     paid_alipay = committed.order(PaymentChannel.ALIPAY)
-    expired = committed.order(PaymentChannel.WECHAT, age_s=1900, expires_in_s=-100)
+    expired = committed.order(PaymentChannel.WECHAT, age_s=1900, expires_in_s=EXPIRED_S)
     young = committed.order(PaymentChannel.ALIPAY, age_s=10)
     wechat.pay(paid_wechat)  # the notifications are never sent
     alipay.pay(paid_alipay)
@@ -209,8 +216,9 @@ def test_one_poll_run_settles_lost_notifications_and_closes_expired_orders(
 def test_close_at_provider_flags_a_payment_made_after_the_order_was_closed(
     rq_settings: Settings, gateways: Settings, committed: Committed, alipay: FakeAlipay
 ) -> None:
-    superseded = committed.order(PaymentChannel.ALIPAY, closed=True)
-    alipay.pay(superseded)  # paid at Alipay before we could close it there
+    # Closed here (superseded) and expired; paid at Alipay after its expiry, before we closed it there.
+    superseded = committed.order(PaymentChannel.ALIPAY, closed=True, age_s=1900, expires_in_s=EXPIRED_S)
+    alipay.pay(superseded)
 
     sent = dispatcher(rq_settings)
     sent.send(PendingJob("payments.close_at_provider", {"order_id": committed.orders[-1]}))
@@ -250,3 +258,38 @@ def test_close_at_provider_is_retried_while_the_provider_is_down(
     assert wechat.order(superseded).trade_state == "CLOSED"
     assert committed.get(superseded)[0].status is PaymentOrderStatus.CLOSED
     assert ScheduledJobRegistry(queue=queue).get_job_ids() == []
+
+
+def test_the_refund_poll_job_sends_a_refund_whose_job_was_lost(
+    engine: Engine, rq_settings: Settings, gateways: Settings, wechat: FakeWechatPay, alipay: FakeAlipay
+) -> None:
+    paid = RefundData(engine, gateways, wechat, alipay)
+    try:
+        order_id = paid.paid_order(PaymentChannel.ALIPAY, 3000)
+        long_ago = utcnow() - timedelta(seconds=gateways.payments.poll_after_s + 60)
+        with session_scope(engine) as session:  # recorded, but its payments.refund job never ran
+            refund = PaymentRefund(
+                out_refund_no=new_out_refund_no(long_ago),
+                order_id=order_id,
+                amount_fen=3000,
+                reason="决定撤销",
+                created_at=long_ago,
+                updated_at=long_ago,
+            )
+            session.add(refund)
+            session.flush()
+            refund_id = refund.id
+
+        dispatcher(rq_settings).send(PendingJob("payments.refund_poll"))
+        result = run_worker(rq_settings, provider_env(gateways))
+        assert result.returncode == 0, result.stderr[-3000:]
+
+        with session_scope(engine) as session:
+            done = session.get_one(PaymentRefund, refund_id)
+            assert done.status is RefundStatus.SUCCEEDED
+            assert session.get_one(PaymentOrder, order_id).status is PaymentOrderStatus.REFUNDED
+            out_trade_no = session.get_one(PaymentOrder, order_id).out_trade_no
+        assert alipay.refunded_fen(out_trade_no) == 3000
+        assert FailedJobRegistry(queue=payments_queue(rq_settings)).count == 0
+    finally:
+        paid.clean()

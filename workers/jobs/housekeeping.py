@@ -1,4 +1,4 @@
-"""Daily housekeeping: purge rows kept only for rate limits (``core.retention``)."""
+"""Daily housekeeping: purge what no longer needs keeping (``core.retention`` says what and why)."""
 
 from __future__ import annotations
 

@@ -38,9 +38,8 @@ def refund(refund_id: int) -> None:
 
 
 def refund_poll() -> None:
-    """Periodic (cron): ask the providers about refunds still unfinished after ``poll_after_s``."""
-    settings = get_settings()
-    with job_session() as session:
-        result = poll_processing(session, settings, utcnow())
+    """Periodic (cron): ask the providers about refunds still unfinished after ``poll_after_s`` (each
+    refund's answer is applied in its own transaction; see ``payments.refunds.poll``)."""
+    result = poll_processing(get_settings(), unit_of_work=job_session, now=utcnow())
     if result.asked:
         log.info("refund poll: %s asked, %s changed, %s errors", result.asked, result.changed, result.errors)

@@ -25,15 +25,18 @@ from core.models import (
 from core.settings import Settings, get_settings
 from payments.gateways import alipay_client, wechatpay_client
 from payments.orders import reliability
-from payments.orders.reliability import Outcome, UnitOfWork
+from payments.orders.reliability import CLOSE_GRACE, Outcome, UnitOfWork
 from payments.orders.reliability_provider import ProviderCalls
 from payments.orders.reliability_repository import order_ref
 from payments.orders.settle import settle_paid
 from payments.providers import ProviderError
 from payments.sandbox.alipay import FakeAlipay, running_fake_alipay
 from payments.sandbox.wechatpay import FakeWechatPay, running_fake_wechatpay
+from tests.payments.refunds.dbfault import fail_updates
 
 CLOSED_PORT = "http://127.0.0.1:9"  # nothing listens there: connection refused
+# Expired longer ago than the grace before an expired order is closed.
+EXPIRED_S = -int(CLOSE_GRACE.total_seconds()) - 100
 
 
 @pytest.fixture(scope="module")
@@ -297,7 +300,7 @@ def test_an_expired_wechat_order_is_closed_at_the_provider_and_here(
     wechat: FakeWechatPay,
     now: datetime,
 ) -> None:
-    order = add_order(session, settings, PaymentChannel.WECHAT, now=now, age_s=1900, expires_in_s=-100)
+    order = add_order(session, settings, PaymentChannel.WECHAT, now=now, age_s=1900, expires_in_s=EXPIRED_S)
 
     assert poll(settings, calls, uow, now) == {Outcome.CLOSED: 1}
 
@@ -318,9 +321,15 @@ def test_expired_alipay_orders_are_closed_whether_or_not_the_trade_exists_there(
     alipay: FakeAlipay,
     now: datetime,
 ) -> None:
-    mini = add_order(session, settings, PaymentChannel.ALIPAY, now=now, age_s=1900, expires_in_s=-100)
+    mini = add_order(session, settings, PaymentChannel.ALIPAY, now=now, age_s=1900, expires_in_s=EXPIRED_S)
     never_opened = add_order(
-        session, settings, PaymentChannel.ALIPAY, now=now, age_s=1900, expires_in_s=-100, at_provider=False
+        session,
+        settings,
+        PaymentChannel.ALIPAY,
+        now=now,
+        age_s=1900,
+        expires_in_s=EXPIRED_S,
+        at_provider=False,
     )
 
     outcomes = reliability.close_expired(settings=settings, calls=calls, unit_of_work=uow, now=now)
@@ -339,7 +348,7 @@ def test_an_order_paid_just_before_it_expired_is_applied_not_closed(
     wechat: FakeWechatPay,
     now: datetime,
 ) -> None:
-    order = add_order(session, settings, PaymentChannel.WECHAT, now=now, age_s=1900, expires_in_s=-100)
+    order = add_order(session, settings, PaymentChannel.WECHAT, now=now, age_s=1900, expires_in_s=EXPIRED_S)
     wechat.pay(order.out_trade_no)
 
     # close_expired closes first: refused (paid), so the query decides.
@@ -354,7 +363,7 @@ def test_an_order_paid_just_before_it_expired_is_applied_not_closed(
 def test_expired_orders_are_closed_by_the_poll_run_and_a_second_run_does_nothing(
     session: Session, settings: Settings, calls: ProviderCalls, uow: UnitOfWork, now: datetime
 ) -> None:
-    order = add_order(session, settings, PaymentChannel.ALIPAY, now=now, age_s=1900, expires_in_s=-100)
+    order = add_order(session, settings, PaymentChannel.ALIPAY, now=now, age_s=1900, expires_in_s=EXPIRED_S)
     assert poll(settings, calls, uow, now) == {Outcome.CLOSED: 1}
     later = now + timedelta(seconds=settings.payments.poll_after_s * 2)
     assert poll(settings, calls, uow, later) == {}
@@ -373,7 +382,7 @@ def test_a_payment_after_the_order_expired_is_flagged_for_a_refund(
     wechat: FakeWechatPay,
     now: datetime,
 ) -> None:
-    order = add_order(session, settings, PaymentChannel.WECHAT, now=now, age_s=1900, expires_in_s=-100)
+    order = add_order(session, settings, PaymentChannel.WECHAT, now=now, age_s=1900, expires_in_s=EXPIRED_S)
     # Closed here (superseded by a new order), then the payer pays the old one before it is closed there.
     order.status, order.closed_at = PaymentOrderStatus.CLOSED, now
     session.add(order)
@@ -391,6 +400,29 @@ def test_a_payment_after_the_order_expired_is_flagged_for_a_refund(
     assert flagged.receipt_no is None
     assert decision.status is FineStatus.UNPAID  # the money is not applied
     assert jobs(session, "payments.receipt") == []
+
+
+def test_a_superseded_order_paid_before_it_expired_is_applied(
+    session: Session,
+    settings: Settings,
+    calls: ProviderCalls,
+    uow: UnitOfWork,
+    alipay: FakeAlipay,
+    now: datetime,
+) -> None:
+    """The payer paid within the time they were given (settle's rule): applied, not kept for a refund."""
+    order = add_order(session, settings, PaymentChannel.ALIPAY, now=now)
+    order.status, order.closed_at = PaymentOrderStatus.CLOSED, now
+    session.add(order)
+    session.flush()
+    alipay.pay(order.out_trade_no)
+
+    assert (
+        reliability.close_at_provider(order.id or 0, calls=calls, unit_of_work=uow, now=now) is Outcome.PAID
+    )
+    paid, decision = reload(session, order)
+    assert (paid.status, decision.status) == (PaymentOrderStatus.PAID, FineStatus.PAID)
+    assert jobs(session, "payments.receipt") == [{"order_id": order.id}]
 
 
 def test_close_at_provider_closes_a_superseded_order_at_alipay(
@@ -453,7 +485,7 @@ def test_a_provider_that_is_down_leaves_its_orders_untouched_and_the_others_sett
 ) -> None:
     paid_wechat = add_order(session, settings, PaymentChannel.WECHAT, now=now, age_s=900)
     expired_wechat = add_order(
-        session, settings, PaymentChannel.WECHAT, now=now, age_s=1900, expires_in_s=-100
+        session, settings, PaymentChannel.WECHAT, now=now, age_s=1900, expires_in_s=EXPIRED_S
     )
     paid_alipay = add_order(session, settings, PaymentChannel.ALIPAY, now=now, age_s=300)
     wechat.pay(paid_wechat.out_trade_no)
@@ -572,3 +604,80 @@ def test_an_alipay_answer_without_a_payment_time_is_settled_at_our_clock(
     assert poll(settings, calls, uow, now) == {Outcome.PAID: 1}
     paid, _ = reload(session, order)
     assert paid.paid_at == now
+
+
+# -- grace before closing, zoneless times, database errors -----------------------------------------
+
+
+def test_an_order_is_closed_only_once_the_grace_after_its_expiry_has_passed(
+    session: Session, settings: Settings, calls: ProviderCalls, uow: UnitOfWork, now: datetime
+) -> None:
+    """An Alipay H5 order the payer has not opened yet is unknown there: marked closed at exactly
+    ``expires_at``, a trade the payer creates a moment later (our clock ahead of Alipay's) would be paid
+    for a closed order. It is left alone until ``CLOSE_GRACE`` after its expiry."""
+    just_expired = add_order(
+        session, settings, PaymentChannel.ALIPAY, now=now, age_s=1900, expires_in_s=-30, at_provider=False
+    )
+    assert dict(reliability.close_expired(settings=settings, calls=calls, unit_of_work=uow, now=now)) == {}
+    assert poll(settings, calls, uow, now) == {Outcome.WAITING: 1}
+    assert reload(session, just_expired)[0].status is PaymentOrderStatus.PENDING
+
+    past_grace = now + CLOSE_GRACE + timedelta(seconds=settings.payments.poll_after_s)
+    outcomes = reliability.close_expired(settings=settings, calls=calls, unit_of_work=uow, now=past_grace)
+    assert dict(outcomes) == {Outcome.CLOSED: 1}
+    assert reload(session, just_expired)[0].closed_at == past_grace
+
+
+def test_a_wechat_payment_time_without_a_zone_is_beijing_time(
+    session: Session,
+    settings: Settings,
+    calls: ProviderCalls,
+    uow: UnitOfWork,
+    wechat: FakeWechatPay,
+    now: datetime,
+) -> None:
+    order = add_order(session, settings, PaymentChannel.WECHAT, now=now)
+    wechat.pay(order.out_trade_no)
+    paid_local = to_local(now).replace(microsecond=0, tzinfo=None) - timedelta(minutes=3)
+    with wechat.state.lock:  # a reply whose success_time carries no offset
+        wechat.state.orders[order.out_trade_no].success_time = paid_local.isoformat()
+
+    observed = calls.query(PaymentChannel.WECHAT, order.out_trade_no)
+    assert observed.paid_at == paid_local.replace(tzinfo=SHANGHAI)  # not dropped, not read as UTC
+    assert poll(settings, calls, uow, now) == {Outcome.PAID: 1}
+    assert reload(session, order)[0].paid_at == paid_local.replace(tzinfo=SHANGHAI)
+
+
+def test_a_database_error_on_one_order_is_rolled_back_and_the_run_goes_on(
+    session: Session,
+    settings: Settings,
+    calls: ProviderCalls,
+    uow: UnitOfWork,
+    wechat: FakeWechatPay,
+    alipay: FakeAlipay,
+    now: datetime,
+) -> None:
+    broken = add_order(session, settings, PaymentChannel.WECHAT, now=now, age_s=900)
+    fine = add_order(session, settings, PaymentChannel.ALIPAY, now=now, age_s=600)
+    wechat.pay(broken.out_trade_no)
+    alipay.pay(fine.out_trade_no)
+    # Settling the first order fails in the database (PostgreSQL: a serialization failure); the claim,
+    # which only stamps last_polled_at, does not.
+    fail_updates(
+        session, "payment_order", f"OLD.out_trade_no = '{broken.out_trade_no}' AND NEW.status <> OLD.status"
+    )
+
+    assert poll(settings, calls, uow, now) == {Outcome.FAILED: 1, Outcome.PAID: 1}
+
+    left, decision = reload(session, broken)
+    assert (left.status, left.provider_txn_id, left.paid_at, left.receipt_no) == (
+        PaymentOrderStatus.PENDING,
+        None,
+        None,
+        None,
+    )
+    assert left.last_polled_at == now  # claimed: asked again after poll_after_s
+    assert decision.status is FineStatus.UNPAID
+    paid, paid_decision = reload(session, fine)
+    assert (paid.status, paid_decision.status) == (PaymentOrderStatus.PAID, FineStatus.PAID)
+    assert jobs(session, "payments.receipt") == [{"order_id": fine.id}]  # none for the rolled-back one

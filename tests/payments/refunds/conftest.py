@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
@@ -25,6 +26,7 @@ from core.models import (
 )
 from core.settings import Settings, get_settings
 from payments.gateways import alipay_client, wechatpay_client
+from payments.refunds.poll import UnitOfWork
 from payments.sandbox.alipay import FakeAlipay, running_fake_alipay
 from payments.sandbox.wechatpay import FakeWechatPay, running_fake_wechatpay
 
@@ -175,3 +177,15 @@ def committed(
     data = Committed(engine, gateways, wechat, alipay)
     yield data
     data.clean()
+
+
+@pytest.fixture
+def uow(session: Session) -> UnitOfWork:
+    """A job's unit of work inside the test's transaction: a savepoint, rolled back when it raises."""
+
+    @contextmanager
+    def unit() -> Iterator[Session]:
+        with session.begin_nested():
+            yield session
+
+    return unit

@@ -12,10 +12,11 @@ from core.models import PaymentChannel, PaymentOrder, PaymentOrderStatus, Paymen
 from core.settings import Settings
 from payments.providers import ProviderError
 from payments.refunds import provider, service
-from payments.refunds.poll import poll_processing
+from payments.refunds.poll import UnitOfWork, poll_processing
 from payments.sandbox.alipay import FakeAlipay
 from payments.sandbox.wechatpay import FakeWechatPay
 from tests.payments.refunds.conftest import NOTIFY_BASE, pay_at_provider, record_order
+from tests.payments.refunds.dbfault import allow_updates, fail_updates
 
 
 def _refund(
@@ -104,7 +105,7 @@ def test_definite_refusals_fail_the_refund_and_unreachable_providers_raise(
 
 
 def test_poll_finishes_processing_refunds_and_sends_lost_ones(
-    session: Session, gateways: Settings, wechat: FakeWechatPay, alipay: FakeAlipay
+    session: Session, gateways: Settings, wechat: FakeWechatPay, alipay: FakeAlipay, uow: UnitOfWork
 ) -> None:
     now = utcnow()
     processing = _refund(session, gateways, PaymentChannel.WECHAT, wechat, alipay)
@@ -122,7 +123,7 @@ def test_poll_finishes_processing_refunds_and_sends_lost_ones(
     session.add(young)
     session.flush()
 
-    result = poll_processing(session, gateways, later)
+    result = poll_processing(gateways, unit_of_work=uow, now=later)
     assert result.errors == 0
     assert processing.status is RefundStatus.SUCCEEDED
     assert session.get_one(PaymentOrder, processing.order_id).status is PaymentOrderStatus.REFUNDED
@@ -131,4 +132,36 @@ def test_poll_finishes_processing_refunds_and_sends_lost_ones(
     assert lost_alipay.status is RefundStatus.SUCCEEDED
     assert young.status is RefundStatus.REQUESTED  # not yet: its job may still be running
     # Just asked: not asked again before poll_after_s.
-    assert poll_processing(session, gateways, later + timedelta(seconds=1)).asked == 0
+    assert poll_processing(gateways, unit_of_work=uow, now=later + timedelta(seconds=1)).asked == 0
+
+
+def test_poll_applies_each_answer_in_its_own_transaction(
+    session: Session, gateways: Settings, wechat: FakeWechatPay, alipay: FakeAlipay, uow: UnitOfWork
+) -> None:
+    """A database error (PostgreSQL: a serialization failure) while applying one refund's answer rolls
+    back that refund only: the answers of the others stay applied, and the next run asks again."""
+    now = utcnow()
+    first, broken, last = (
+        _refund(session, gateways, PaymentChannel.ALIPAY, wechat, alipay) for _ in range(3)
+    )
+    trigger = fail_updates(session, "payment_refund", f"OLD.id = {broken.id}")
+    requested_at = broken.updated_at
+    later = now + timedelta(seconds=gateways.payments.poll_after_s + 1)
+
+    result = poll_processing(gateways, unit_of_work=uow, now=later)
+
+    assert (result.asked, result.changed, result.errors) == (3, 2, 1)
+    assert (first.status, last.status) == (RefundStatus.SUCCEEDED, RefundStatus.SUCCEEDED)
+    for done in (first, last):
+        assert session.get_one(PaymentOrder, done.order_id).status is PaymentOrderStatus.REFUNDED
+    session.refresh(broken)
+    assert (broken.status, broken.updated_at) == (RefundStatus.REQUESTED, requested_at)  # nothing of it kept
+    broken_order = session.get_one(PaymentOrder, broken.order_id)
+    assert broken_order.status is PaymentOrderStatus.PAID
+    assert alipay.refunded_fen(broken_order.out_trade_no) == 20000  # refunded there: the next run sees it
+
+    allow_updates(session, "payment_refund", trigger)
+    again = poll_processing(gateways, unit_of_work=uow, now=later + timedelta(seconds=1))
+    assert (again.asked, again.changed, again.errors) == (1, 1, 0)
+    assert broken.status is RefundStatus.SUCCEEDED
+    assert alipay.refunded_fen(broken_order.out_trade_no) == 20000  # once

@@ -92,8 +92,7 @@ def test_a_failed_refund_is_sent_again_under_a_new_number(session: Session) -> N
     assert result.refund is refund
     assert (result.previous_out_refund_no, result.previous_failure) == (old_no, "wechat:CLOSED")
     assert refund.status is RefundStatus.REQUESTED
-    assert refund.out_refund_no != old_no
-    assert refund.out_refund_no.startswith("RF")
+    assert refund.out_refund_no == f"{old_no}_2"  # the same base: the old number stays findable
     assert refund.failure == f"上次失败：{old_no} wechat:CLOSED"
     assert refund.finished_at is None
     assert refund.provider_refund_id == ""  # the old number's id at the provider
@@ -103,6 +102,25 @@ def test_a_failed_refund_is_sent_again_under_a_new_number(session: Session) -> N
     call = service.refund_call(session, refund.id)
     assert call is not None
     assert call.out_refund_no == refund.out_refund_no
+
+
+def test_every_earlier_number_of_a_refund_is_recognised(session: Session) -> None:
+    refund = _failed(session, "wechat:CLOSED")
+    assert refund.id is not None
+    first = refund.out_refund_no
+    assert len(first) == 26
+    assert not service.is_earlier_number(refund, first)  # the current number is not an earlier one
+    service.retry_refund(session, refund_id=refund.id, staff_id=None, now=utcnow())
+    service.apply_outcome(
+        session, refund.id, service.RefundOutcome(RefundStatus.FAILED, failure="wechat:CLOSED"), now=utcnow()
+    )
+    service.retry_refund(session, refund_id=refund.id, staff_id=None, now=utcnow())
+    assert refund.out_refund_no == f"{first}_3"
+    assert refund.failure == f"上次失败：{first}_2 wechat:CLOSED"
+    assert [service.is_earlier_number(refund, number) for number in (first, f"{first}_2")] == [True, True]
+    for other in (f"{first}_3", f"{first}_4", f"{first}_1", f"{first}_x", f"{first[:-1]}Z", "RFHAND0001", ""):
+        assert not service.is_earlier_number(refund, other), other
+    assert service.next_out_refund_no("RF-OLD-0001") == "RF-OLD-0001_2"  # any number gets a next attempt
 
 
 def test_a_double_click_retries_once(session: Session) -> None:
