@@ -14,6 +14,7 @@ from api.routes import (
     health,
     metrics,
     nearby,
+    open311,
     payment_refunds,
     payments,
     places,
@@ -66,4 +67,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(exchange.router)
     app.include_router(fines.router)
     app.include_router(receipts.router)
+    app.include_router(open311.router)
     return app

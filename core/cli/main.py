@@ -127,7 +127,7 @@ def _year(value: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from core.cli import operators
+    from core.cli import open311, operators
     from core.masterdata.service import KINDS, RECORD_KINDS
 
     parser = argparse.ArgumentParser(prog="zhcg", description="智慧城管便民服务平台 管理命令")
@@ -167,6 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     cal.set_defaults(handler=cmd_calendar)
 
     operators.add_parser(sub)
+    open311.add_parser(sub)
     return parser
 
 

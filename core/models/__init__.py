@@ -41,6 +41,7 @@ from core.models.exchange import (
 )
 from core.models.fines import FineLookup, FineStatus, PenaltyDecision
 from core.models.imports import ImportBatch
+from core.models.open311 import Open311Client, Open311Token
 from core.models.outbox import DeliveryChannel, DeliveryStatus, OutboxDelivery, OutboxMessage, OutboxStatus
 from core.models.payments import (
     MismatchKind,
@@ -104,6 +105,8 @@ __all__ = [
     "LoginFailure",
     "MismatchKind",
     "NotificationVerdict",
+    "Open311Client",
+    "Open311Token",
     "OutboxDelivery",
     "OutboxMessage",
     "OutboxStatus",
