@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -23,11 +22,20 @@ from sqlmodel import Session
 from admin.deps import SessionDep, SettingsDep, client_ip, require
 from admin.errors import error_page
 from admin.export import Cell, xlsx_response
+from admin.routes._listing import (
+    FilterError,
+    base_query,
+    check_text,
+    day_range,
+    echoed_values,
+    form_values,
+    page_of,
+    paging,
+)
 from admin.templating import render
 from core.audit import service as audit
 from core.errors import DomainError, ErrorKind, Forbidden
 from core.kit.clock import to_local, utcnow
-from core.kit.text import CONTROL_CHARACTERS
 from core.models import FineStatus, PenaltyDecision, StaffRole, StaffUser
 from core.models.fines import PAYMENT_DAYS
 from payments import console as payments_console
@@ -68,10 +76,6 @@ ACTION_LABELS = {
 }
 
 
-class FilterError(ValueError):
-    pass
-
-
 @dataclass
 class Query:
     values: dict[str, str] = field(default_factory=dict)
@@ -79,34 +83,13 @@ class Query:
     page: int = 1
 
 
-def _day(value: str, label: str) -> date | None:
-    try:
-        return fines.parse_day(value, field_name="", label=label)
-    except DomainError as exc:
-        raise FilterError(exc.message) from None
-
-
-def parse_page(value: str) -> int:
-    if not value:
-        return 1
-    if not value.isdigit() or len(value) > 6 or int(value) < 1:
-        raise FilterError("页码不正确，请重新查询")
-    return int(value)
-
-
 def parse_query(params: Mapping[str, Any]) -> Query:
-    values = {name: str(params.get(name) or "").strip() for name in FILTER_FIELDS}
+    values = form_values(params, FILTER_FIELDS)
     query = Query(values=values)
-    if len(values["q"]) > 64:
-        raise FilterError("搜索内容过长（最多 64 个字符）")
-    if any(CONTROL_CHARACTERS.search(value) for value in values.values()):
-        raise FilterError("筛选条件含有不可见的控制字符")
+    check_text(values)
     if values["status"] and values["status"] not in STATUS_VALUES:
         raise FilterError("请选择正确的状态")
-    since = _day(values["since"], "起始日期")
-    until = _day(values["until"], "截止日期")
-    if since and until and since > until:
-        raise FilterError("起始日期不能晚于截止日期")
+    since, until = day_range(values)
     query.where = fines.DecisionFilter(
         status=FineStatus(values["status"]) if values["status"] else None,
         text=values["q"],
@@ -115,7 +98,7 @@ def parse_query(params: Mapping[str, Any]) -> Query:
         overdue=values["overdue"] == "1",
         today=fines.local_today(utcnow()),
     )
-    query.page = parse_page(str(params.get("page") or "").strip())
+    query.page = page_of(params)
     return query
 
 
@@ -135,8 +118,8 @@ def _list_page(
         total = fines.count(session, query.where)
         rows = fines.search(session, query.where, offset=(query.page - 1) * size, limit=size)
     now = utcnow()
-    base = [(name, value) for name, value in sorted(query.values.items()) if value]
-    pages = max(1, -(-total // size))
+    base = base_query(query.values)
+    pages = paging(base, query.page, total, size)
     return render(
         request,
         "fines/index.html",
@@ -147,10 +130,10 @@ def _list_page(
             "filters": query.values,
             "statuses": list(FineStatus),
             "total": total,
-            "page": query.page,
-            "pages": pages,
-            "prev_query": urlencode([*base, ("page", query.page - 1)]) if query.page > 1 else "",
-            "next_query": urlencode([*base, ("page", query.page + 1)]) if query.page < pages else "",
+            "page": pages.page,
+            "pages": pages.pages,
+            "prev_query": pages.prev_query,
+            "next_query": pages.next_query,
             "export_query": urlencode(base),
             "error": error,
             "export_max": EXPORT_MAX_ROWS,
@@ -170,7 +153,7 @@ def _may(request: Request, roles: frozenset[StaffRole]) -> bool:
 def _refused(
     request: Request, session: Session, settings: SettingsDep, params: Mapping[str, Any], exc: FilterError
 ) -> HTMLResponse:
-    values = {name: str(params.get(name) or "")[:64] for name in FILTER_FIELDS}
+    values = echoed_values(params, FILTER_FIELDS)
     return _list_page(request, session, settings, Query(values=values), error=str(exc), status_code=422)
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -25,7 +25,19 @@ from sqlmodel import Session
 
 from admin.deps import SessionDep, SettingsDep, client_ip, require
 from admin.export import Cell, xlsx_response
-from admin.routes.fines import MANAGE_ROLES, VIEW_ROLES, FilterError, parse_page
+from admin.routes._listing import (
+    FilterError,
+    base_query,
+    check_text,
+    choice,
+    day_range,
+    echoed_values,
+    form_values,
+    one_choice,
+    page_of,
+    paging,
+)
+from admin.routes.fines import MANAGE_ROLES, VIEW_ROLES
 from admin.templating import render
 from core.audit import service as audit
 from core.errors import DomainError, ErrorKind
@@ -90,33 +102,6 @@ def _page(
     )
 
 
-@dataclass
-class Paging:
-    page: int
-    pages: int
-    prev_query: str
-    next_query: str
-
-
-def _paging(base: list[tuple[str, str]], page: int, total: int, size: int) -> Paging:
-    pages = max(1, -(-total // size))
-    return Paging(
-        page=page,
-        pages=pages,
-        prev_query=urlencode([*base, ("page", str(page - 1))]) if page > 1 else "",
-        next_query=urlencode([*base, ("page", str(page + 1))]) if page < pages else "",
-    )
-
-
-def _choice(value: str, choices: type[Any], message: str) -> Any:
-    if not value:
-        return None
-    try:
-        return choices(value)
-    except ValueError:
-        raise FilterError(message) from None
-
-
 # --------------------------------------------------------------------------- orders
 
 ORDER_FIELDS = ("status", "channel", "since", "until", "q")
@@ -129,26 +114,13 @@ class OrderQuery:
     page: int = 1
 
 
-def _day(value: str, label: str) -> date | None:
-    try:
-        return fines.parse_day(value, field_name="", label=label)
-    except DomainError as exc:
-        raise FilterError(exc.message) from None
-
-
 def parse_order_query(params: Mapping[str, Any]) -> OrderQuery:
-    values = {name: str(params.get(name) or "").strip() for name in ORDER_FIELDS}
+    values = form_values(params, ORDER_FIELDS)
     query = OrderQuery(values=values)
-    if len(values["q"]) > 64:
-        raise FilterError("搜索内容过长（最多 64 个字符）")
-    if any(CONTROL_CHARACTERS.search(value) for value in values.values()):
-        raise FilterError("筛选条件含有不可见的控制字符")
-    status = _choice(values["status"], PaymentOrderStatus, "请选择正确的订单状态")
-    channel = _choice(values["channel"], PaymentChannel, "请选择正确的支付渠道")
-    since = _day(values["since"], "起始日期")
-    until = _day(values["until"], "截止日期")
-    if since and until and since > until:
-        raise FilterError("起始日期不能晚于截止日期")
+    check_text(values)
+    status = choice(values["status"], PaymentOrderStatus, "请选择正确的订单状态")
+    channel = choice(values["channel"], PaymentChannel, "请选择正确的支付渠道")
+    since, until = day_range(values)
     query.where = console.OrderFilter(
         status=status,
         channel=channel,
@@ -157,7 +129,7 @@ def parse_order_query(params: Mapping[str, Any]) -> OrderQuery:
         until=datetime.combine(until + timedelta(days=1), time(), SHANGHAI) if until else None,
         text=values["q"],
     )
-    query.page = parse_page(str(params.get("page") or "").strip())
+    query.page = page_of(params)
     return query
 
 
@@ -176,7 +148,7 @@ def _orders_page(
     if not error:
         total = console.count_orders(session, query.where)
         rows = console.search_orders(session, query.where, offset=(query.page - 1) * size, limit=size)
-    base = [(name, value) for name, value in sorted(query.values.items()) if value]
+    base = base_query(query.values)
     return _page(
         request,
         "payments/orders.html",
@@ -188,7 +160,7 @@ def _orders_page(
             "filters": query.values,
             "statuses": list(PaymentOrderStatus),
             "channels": list(PaymentChannel),
-            "paging": _paging(base, query.page, total, size),
+            "paging": paging(base, query.page, total, size),
             "export_query": urlencode(base),
             "export_max": EXPORT_MAX_ROWS,
             "error": error,
@@ -200,7 +172,7 @@ def _orders_page(
 def _orders_refused(
     request: Request, session: Session, settings: SettingsDep, params: Mapping[str, Any], exc: FilterError
 ) -> HTMLResponse:
-    values = {name: str(params.get(name) or "")[:64] for name in ORDER_FIELDS}
+    values = echoed_values(params, ORDER_FIELDS)
     return _orders_page(
         request, session, settings, OrderQuery(values=values), error=str(exc), status_code=422
     )
@@ -424,7 +396,7 @@ def needs_refund(request: Request, session: SessionDep, user: ViewerDep) -> HTML
 def notifications(request: Request, session: SessionDep, settings: SettingsDep, user: ViewerDep) -> Response:
     reviewed = request.query_params.get("reviewed", "") == "1"
     try:
-        page = parse_page(str(request.query_params.get("page") or "").strip())
+        page = page_of(request.query_params)
     except FilterError as exc:
         return _notifications_page(request, session, settings, reviewed, 1, error=str(exc), status_code=422)
     return _notifications_page(request, session, settings, reviewed, page)
@@ -453,7 +425,7 @@ def _notifications_page(
             "rows": rows,
             "total": total,
             "reviewed": reviewed,
-            "paging": _paging(base, page, total, size),
+            "paging": paging(base, page, total, size),
             "error": error,
         },
         status_code=status_code,
@@ -489,21 +461,14 @@ def notification_reviewed(
 
 @router.get("/refunds", response_class=HTMLResponse, name="payments_refunds")
 def refunds(request: Request, session: SessionDep, settings: SettingsDep, user: ViewerDep) -> HTMLResponse:
-    value = str(request.query_params.get("status") or "").strip()
-    error = ""
-    status: RefundStatus | None = None
-    page = 1
-    try:
-        status = _choice(value, RefundStatus, "请选择正确的退款状态")
-        page = parse_page(str(request.query_params.get("page") or "").strip())
-    except FilterError as exc:
-        error = str(exc)
+    chosen = one_choice(request.query_params, "status", RefundStatus, "请选择正确的退款状态")
+    status: RefundStatus | None = chosen.selected
+    page, error = chosen.page, chosen.error
     size = settings.console.page_size
     total = 0 if error else console.count_refunds(session, status=status)
     rows = (
         [] if error else console.search_refunds(session, status=status, offset=(page - 1) * size, limit=size)
     )
-    base = [("status", value)] if value and not error else []
     return _page(
         request,
         "payments/refunds.html",
@@ -512,9 +477,9 @@ def refunds(request: Request, session: SessionDep, settings: SettingsDep, user: 
             "title": "退款",
             "rows": rows,
             "total": total,
-            "status": value[:16],
+            "status": chosen.value[:16],
             "statuses": list(RefundStatus),
-            "paging": _paging(base, page, total, size),
+            "paging": paging(chosen.base, page, total, size),
             "error": error,
         },
         status_code=422 if error else 200,
@@ -528,15 +493,9 @@ def refunds(request: Request, session: SessionDep, settings: SettingsDep, user: 
 def reconciliation(
     request: Request, session: SessionDep, settings: SettingsDep, user: ViewerDep
 ) -> HTMLResponse:
-    value = str(request.query_params.get("channel") or "").strip()
-    error = ""
-    channel: PaymentChannel | None = None
-    page = 1
-    try:
-        channel = _choice(value, PaymentChannel, "请选择正确的支付渠道")
-        page = parse_page(str(request.query_params.get("page") or "").strip())
-    except FilterError as exc:
-        error = str(exc)
+    chosen = one_choice(request.query_params, "channel", PaymentChannel, "请选择正确的支付渠道")
+    channel: PaymentChannel | None = chosen.selected
+    page, error = chosen.page, chosen.error
     size = settings.console.page_size
     total = 0 if error else console.count_runs(session, channel=channel)
     runs = (
@@ -544,7 +503,6 @@ def reconciliation(
         if error
         else console.reconciliation_runs(session, channel=channel, offset=(page - 1) * size, limit=size)
     )
-    base = [("channel", value)] if value and not error else []
     return _page(
         request,
         "payments/reconciliation.html",
@@ -553,9 +511,9 @@ def reconciliation(
             "title": "对账",
             "runs": runs,
             "total": total,
-            "channel": value[:16],
+            "channel": chosen.value[:16],
             "channels": list(PaymentChannel),
-            "paging": _paging(base, page, total, size),
+            "paging": paging(chosen.base, page, total, size),
             "error": error,
         },
         status_code=422 if error else 200,

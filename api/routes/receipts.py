@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import unquote
 
-from fastapi import APIRouter, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse
 from sqlmodel import Session
 
@@ -55,12 +55,13 @@ def _citizen_id(request: Request, session: Session, settings: Settings) -> int |
 
 def _receipt(
     request: Request,
-    session: Session,
-    settings: Settings,
-    out_trade_no: str,
-    party_name: str | None,
-    x_party_name: str | None,
+    session: SessionDep,
+    settings: SettingsDep,
+    out_trade_no: OutTradeNo,
+    party_name: PartyQuery = None,
+    x_party_name: PartyHeader = None,
 ) -> Receipt:
+    """The receipt both routes show (a dependency: its parameters are the routes' parameters)."""
     name = party_name if party_name is not None else (unquote(x_party_name) if x_party_name else None)
     return receipts.receipt_for(
         session,
@@ -71,21 +72,16 @@ def _receipt(
     )
 
 
+ReceiptDep = Annotated[Receipt, Depends(_receipt)]
+
+
 @router.get(
     "/payments/{out_trade_no}/receipt.pdf",
     response_class=Response,
     responses={200: {"content": {"application/pdf": {}}, "description": "电子缴款凭证（PDF）"}, **NOT_FOUND},
     summary="下载电子缴款凭证（PDF）",
 )
-def receipt_pdf(
-    request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
-    out_trade_no: OutTradeNo,
-    party_name: PartyQuery = None,
-    x_party_name: PartyHeader = None,
-) -> Response:
-    receipt = _receipt(request, session, settings, out_trade_no, party_name, x_party_name)
+def receipt_pdf(receipt: ReceiptDep) -> Response:
     return Response(
         content=render_pdf(receipt),
         media_type="application/pdf",
@@ -102,15 +98,7 @@ def receipt_pdf(
     responses={200: {"content": {"text/html": {}}, "description": "可打印的电子缴款凭证"}, **NOT_FOUND},
     summary="查看可打印的电子缴款凭证",
 )
-def receipt_html(
-    request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
-    out_trade_no: OutTradeNo,
-    party_name: PartyQuery = None,
-    x_party_name: PartyHeader = None,
-) -> HTMLResponse:
-    receipt = _receipt(request, session, settings, out_trade_no, party_name, x_party_name)
+def receipt_html(receipt: ReceiptDep) -> HTMLResponse:
     return HTMLResponse(render_html(receipt), headers={"Cache-Control": "no-store"})
 
 

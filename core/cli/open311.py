@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
+from core.cli._keyed import IdArgument, add_id_command, positive_int, print_key
+
 if TYPE_CHECKING:
     from core.models.open311 import Open311Client
 
@@ -22,11 +24,6 @@ def _label(client: Open311Client) -> str:
     return f"#{client.id} “{client.name}”"
 
 
-def _print_key(key: str) -> None:
-    print(KEY_WARNING)
-    print(key)
-
-
 def cmd_add(args: argparse.Namespace) -> int:
     from core.db import session_scope
     from core.open311.service import add_client
@@ -34,7 +31,7 @@ def cmd_add(args: argparse.Namespace) -> int:
     with session_scope() as session:
         client, key = add_client(session, name=args.name, requests_per_hour=args.per_hour)
     print(f"已创建 Open311 客户端 {_label(client)}（每小时最多提交 {client.requests_per_hour} 条）。")
-    _print_key(key)
+    print_key(KEY_WARNING, key)
     return 0
 
 
@@ -64,7 +61,7 @@ def cmd_rotate_key(args: argparse.Namespace) -> int:
     print(f"已为 Open311 客户端 {_label(client)} 生成新的 api_key，旧密钥已失效。")
     if not client.enabled:
         print("注意：该客户端已停用，启用（zhcg open311 enable）后新密钥才能使用。")
-    _print_key(key)
+    print_key(KEY_WARNING, key)
     return 0
 
 
@@ -96,22 +93,12 @@ def cmd_enable(args: argparse.Namespace) -> int:
     return 0
 
 
-def _positive(value: str, what: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"“{value}”不是{what}（整数）") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"“{value}”不是{what}（正整数）")
-    return number
-
-
 def _client_id(value: str) -> int:
-    return _positive(value, "客户端编号")
+    return positive_int(value, "客户端编号")
 
 
 def _per_hour(value: str) -> int:
-    return _positive(value, "每小时上限")
+    return positive_int(value, "每小时上限")
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -132,14 +119,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     lst = commands.add_parser("list", help="列出客户端及其已提交的请求数（不显示密钥）")
     lst.set_defaults(handler=cmd_list)
 
-    rotate = commands.add_parser("rotate-key", help="更换 api_key（旧密钥立即失效，新密钥只显示一次）")
-    rotate.add_argument("client_id", metavar="ID", type=_client_id, help="客户端编号（见 list）")
-    rotate.set_defaults(handler=cmd_rotate_key)
-
-    disable = commands.add_parser("disable", help="停用客户端（api_key 立即失效）")
-    disable.add_argument("client_id", metavar="ID", type=_client_id, help="客户端编号（见 list）")
-    disable.set_defaults(handler=cmd_disable)
-
-    enable = commands.add_parser("enable", help="重新启用客户端（原密钥恢复可用）")
-    enable.add_argument("client_id", metavar="ID", type=_client_id, help="客户端编号（见 list）")
-    enable.set_defaults(handler=cmd_enable)
+    client_id = IdArgument("client_id", _client_id, "客户端编号（见 list）")
+    add_id_command(
+        commands, "rotate-key", "更换 api_key（旧密钥立即失效，新密钥只显示一次）", cmd_rotate_key, client_id
+    )
+    add_id_command(commands, "disable", "停用客户端（api_key 立即失效）", cmd_disable, client_id)
+    add_id_command(commands, "enable", "重新启用客户端（原密钥恢复可用）", cmd_enable, client_id)

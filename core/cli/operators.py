@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
+from core.cli._keyed import IdArgument, add_id_command, positive_int, print_key
+
 if TYPE_CHECKING:
     from core.models.places import ParkingOperator
     from core.places.operators import LotChange
@@ -20,11 +22,6 @@ KEY_WARNING = "接口密钥只显示这一次，系统只保存其摘要、无�
 
 def _label(operator: ParkingOperator) -> str:
     return f"#{operator.id} “{operator.name}”"
-
-
-def _print_key(key: str) -> None:
-    print(KEY_WARNING)
-    print(key)
 
 
 def _print_changes(changes: list[LotChange], *, new_operator_id: int | None) -> None:
@@ -46,7 +43,7 @@ def cmd_add(args: argparse.Namespace) -> int:
     with session_scope() as session:
         operator, key = add_operator(session, name=args.name)
     print(f"已创建停车场运营方 {_label(operator)}。")
-    _print_key(key)
+    print_key(KEY_WARNING, key)
     return 0
 
 
@@ -75,7 +72,7 @@ def cmd_rotate_key(args: argparse.Namespace) -> int:
     print(f"已为停车场运营方 {_label(operator)} 生成新的接口密钥，旧密钥已失效。")
     if not operator.active:
         print("注意：该运营方已停用，启用（zhcg operators enable）后新密钥才能使用。")
-    _print_key(key)
+    print_key(KEY_WARNING, key)
     return 0
 
 
@@ -134,13 +131,7 @@ def cmd_unassign(args: argparse.Namespace) -> int:
 
 
 def _operator_id(value: str) -> int:
-    try:
-        operator_id = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"“{value}”不是运营方编号（整数）") from None
-    if operator_id < 1:
-        raise argparse.ArgumentTypeError(f"“{value}”不是运营方编号（正整数）")
-    return operator_id
+    return positive_int(value, "运营方编号")
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -155,22 +146,20 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     lst = commands.add_parser("list", help="列出运营方及其停车场数量（不显示密钥）")
     lst.set_defaults(handler=cmd_list)
 
-    rotate = commands.add_parser("rotate-key", help="更换接口密钥（旧密钥立即失效，新密钥只显示一次）")
-    rotate.add_argument("operator_id", metavar="ID", type=_operator_id, help="运营方编号（见 list）")
-    rotate.set_defaults(handler=cmd_rotate_key)
-
-    disable = commands.add_parser("disable", help="停用运营方（接口密钥立即失效）")
-    disable.add_argument("operator_id", metavar="ID", type=_operator_id, help="运营方编号（见 list）")
-    disable.set_defaults(handler=cmd_disable)
-
-    enable = commands.add_parser("enable", help="重新启用运营方（原密钥恢复可用）")
-    enable.add_argument("operator_id", metavar="ID", type=_operator_id, help="运营方编号（见 list）")
-    enable.set_defaults(handler=cmd_enable)
-
-    assign = commands.add_parser("assign", help="把停车场指定给运营方（只有它能上报空余车位）")
-    assign.add_argument("operator_id", metavar="ID", type=_operator_id, help="运营方编号（见 list）")
+    operator_id = IdArgument("operator_id", _operator_id, "运营方编号（见 list）")
+    add_id_command(
+        commands,
+        "rotate-key",
+        "更换接口密钥（旧密钥立即失效，新密钥只显示一次）",
+        cmd_rotate_key,
+        operator_id,
+    )
+    add_id_command(commands, "disable", "停用运营方（接口密钥立即失效）", cmd_disable, operator_id)
+    add_id_command(commands, "enable", "重新启用运营方（原密钥恢复可用）", cmd_enable, operator_id)
+    assign = add_id_command(
+        commands, "assign", "把停车场指定给运营方（只有它能上报空余车位）", cmd_assign, operator_id
+    )
     assign.add_argument("codes", metavar="LOT_CODE", nargs="+", help="停车场编码")
-    assign.set_defaults(handler=cmd_assign)
 
     unassign = commands.add_parser("unassign", help="解除停车场的运营方")
     unassign.add_argument("codes", metavar="LOT_CODE", nargs="+", help="停车场编码")

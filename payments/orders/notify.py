@@ -45,13 +45,13 @@ from sqlmodel import Session
 from core.kit.clock import SHANGHAI
 from core.models import NotificationVerdict, PaymentChannel, PaymentNotification
 from payments.alipay import AlipayClient, AlipayNotification
+from payments.notifications_common import MAX_BODY_BYTES, log_duplicate, store_refused
 from payments.orders import repository, settle
 from payments.providers import SignatureInvalid
 from payments.wechatpay import TradeState, WechatNotification, WechatPayClient
 
 log = logging.getLogger("zhcg.payments.notify")
 
-MAX_BODY_BYTES = 64 * 1024
 # Alipay form fields naming the buyer: redacted in the stored body.
 ALIPAY_BUYER_FIELDS = ("buyer_logon_id", "buyer_id", "buyer_open_id")
 _ALIPAY_BUYER_FIELD = re.compile(r"(?:^|(?<=&))(" + "|".join(ALIPAY_BUYER_FIELDS) + r")=([^&]*)")
@@ -135,12 +135,7 @@ def provider_time(value: datetime | str | None, *, now: datetime) -> datetime | 
 
 
 def _refuse(session: Session, row: PaymentNotification, reason: str) -> NotifyResult:
-    row.verdict = NotificationVerdict.REFUSED
-    row.reason = reason[:64]
-    row.flagged = True
-    row.dedupe_key = None
-    repository.add_notification(session, row)
-    log.warning("%s notification %s: refused (%s)", row.channel, row.out_trade_no or "-", row.reason)
+    store_refused(session, row, reason, log=log, what=f"{row.channel} notification")
     return NotifyResult(NotificationVerdict.REFUSED, row.reason, row.out_trade_no)
 
 
@@ -208,7 +203,7 @@ def _apply(session: Session, row: PaymentNotification, dedupe_key: str, payment:
 
 
 def _duplicate(row: PaymentNotification) -> NotifyResult:
-    log.info("%s notification %s: duplicate", row.channel, row.out_trade_no)
+    log_duplicate(row, log=log, what=f"{row.channel} notification")
     return NotifyResult(None, "duplicate", row.out_trade_no)
 
 

@@ -27,6 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from core.models import NotificationVerdict, PaymentChannel, PaymentNotification, RefundStatus
+from payments.notifications_common import MAX_BODY_BYTES, log_duplicate, store_refused
 from payments.providers import SignatureInvalid
 from payments.refunds import repository, service
 from payments.wechatpay import WechatPayClient, WechatRefundNotification, WechatRefundStatus
@@ -34,7 +35,6 @@ from payments.wechatpay import WechatPayClient, WechatRefundNotification, Wechat
 log = logging.getLogger("zhcg.payments.refunds")
 
 # What is kept of a notification as received (a refund notification is about 1 KiB).
-MAX_BODY_BYTES = 64 * 1024
 MAX_HEADERS_BYTES = 4 * 1024
 SIGNATURE_HEADERS = (
     "wechatpay-serial",
@@ -114,18 +114,12 @@ def receive_wechat_refund(
 
 
 def _refuse(session: Session, record: PaymentNotification, reason: str) -> NotifyAnswer:
-    record.verdict = NotificationVerdict.REFUSED
-    record.reason = reason[:64]
-    record.flagged = True
-    record.dedupe_key = None  # a refused message never shadows the real one
-    session.add(record)
-    session.flush()
-    log.warning("wechat refund notification %s: refused (%s)", record.out_trade_no or "-", record.reason)
+    store_refused(session, record, reason, log=log, what="wechat refund notification")
     return NotifyAnswer(NotificationVerdict.REFUSED, record.reason)
 
 
 def _duplicate(record: PaymentNotification) -> NotifyAnswer:
-    log.info("wechat refund notification %s: duplicate", record.out_trade_no)
+    log_duplicate(record, log=log, what="wechat refund notification")
     return NotifyAnswer(None, "duplicate")
 
 
