@@ -1,4 +1,4 @@
-"""Every query of payment orders and provider notifications (``settle.py`` keeps its own locks)."""
+"""Every query of payment orders and provider notifications, including the row locks of settlement."""
 
 from __future__ import annotations
 
@@ -85,3 +85,44 @@ def add_notification(session: Session, notification: PaymentNotification) -> Pay
     session.add(notification)
     session.flush()
     return notification
+
+
+def lock_decision(session: Session, decision_id: int) -> PenaltyDecision:
+    """The decision row, locked and read afresh (locking it again in one transaction is a no-op)."""
+    return session.exec(
+        select(PenaltyDecision)
+        .where(col(PenaltyDecision.id) == decision_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()
+
+
+def lock_order(session: Session, out_trade_no: str) -> PaymentOrder | None:
+    """The order, locked after its decision: the decision id is read unlocked (it never changes), the
+    decision row is locked, then the order row; both read afresh, never a stale copy in the session."""
+    decision_id = session.exec(
+        select(PaymentOrder.decision_id).where(col(PaymentOrder.out_trade_no) == out_trade_no)
+    ).first()
+    if decision_id is None:
+        return None
+    lock_decision(session, decision_id)
+    query = (
+        select(PaymentOrder)
+        .where(col(PaymentOrder.out_trade_no) == out_trade_no)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return session.exec(query).first()
+
+
+def pending_siblings(session: Session, order: PaymentOrder) -> list[PaymentOrder]:
+    """The decision's other pending orders."""
+    return list(
+        session.exec(
+            select(PaymentOrder).where(
+                col(PaymentOrder.decision_id) == order.decision_id,
+                col(PaymentOrder.status) == PaymentOrderStatus.PENDING,
+                col(PaymentOrder.id) != order.id,
+            )
+        ).all()
+    )

@@ -22,13 +22,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from core.errors import Conflict
 from core.jobs import enqueue
 from core.kit.clock import to_local
 from core.models import FineStatus, PaymentOrder, PaymentOrderStatus, PenaltyDecision
 from core.notify import outbox
+from payments.orders import repository
 
 PAYABLE = (FineStatus.UNPAID, FineStatus.DEFERRED)
 SETTLED = (PaymentOrderStatus.PAID, PaymentOrderStatus.NEEDS_REFUND, PaymentOrderStatus.REFUNDED)
@@ -66,32 +67,12 @@ class Settlement:
 
 
 def lock_order(session: Session, out_trade_no: str) -> PaymentOrder | None:
-    """The order, locked until the transaction ends (PostgreSQL; SQLite serialises writers), after its
-    decision: the decision id is read unlocked (it never changes), the decision row is locked, then the
-    order row. Both are read afresh (``populate_existing``), never the stale copy the session may hold."""
-    decision_id = session.exec(
-        select(PaymentOrder.decision_id).where(col(PaymentOrder.out_trade_no) == out_trade_no)
-    ).first()
-    if decision_id is None:
-        return None
-    lock_decision(session, decision_id)
-    query = (
-        select(PaymentOrder)
-        .where(col(PaymentOrder.out_trade_no) == out_trade_no)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    return session.exec(query).first()
+    """The order locked after its decision (every path locks the decision first; see the repository)."""
+    return repository.lock_order(session, out_trade_no)
 
 
 def lock_decision(session: Session, decision_id: int) -> PenaltyDecision:
-    """The decision row, locked and read afresh (locking it again in one transaction is a no-op)."""
-    return session.exec(
-        select(PenaltyDecision)
-        .where(col(PenaltyDecision.id) == decision_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).one()
+    return repository.lock_decision(session, decision_id)
 
 
 def receipt_no(order: PaymentOrder, paid_at: datetime) -> str:
@@ -165,14 +146,7 @@ def _paid_in_time(order: PaymentOrder, paid_at: datetime) -> bool:
 def _close_sibling_orders(session: Session, paid: PaymentOrder) -> None:
     """Other open orders of the same decision can no longer be paid usefully: close them here and at
     their provider (a payment that still slips through becomes ``needs_refund``)."""
-    siblings = session.exec(
-        select(PaymentOrder).where(
-            col(PaymentOrder.decision_id) == paid.decision_id,
-            col(PaymentOrder.status) == PaymentOrderStatus.PENDING,
-            col(PaymentOrder.id) != paid.id,
-        )
-    ).all()
-    for sibling in siblings:
+    for sibling in repository.pending_siblings(session, paid):
         sibling.status = PaymentOrderStatus.CLOSED
         sibling.closed_at = paid.paid_at
         session.add(sibling)
