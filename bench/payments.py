@@ -74,6 +74,7 @@ BASE_ENV = {
     "ZHCG_APP__SECRET_KEY": SECRET_KEY,
     "ZHCG_REDIS__URL": REDIS_URL,
     "ZHCG_REDIS__QUEUE_PREFIX": QUEUE_PREFIX,
+    "ZHCG_RATELIMIT__ENABLED": "false",  # every request comes from 127.0.0.1
 }
 for _name in [name for name in os.environ if name.startswith("ZHCG_") and not name.startswith("ZHCG_BENCH_")]:
     del os.environ[_name]
@@ -410,6 +411,69 @@ def send_all(port: int, requests: list[bytes], warmup: int) -> Phase:
     return asyncio.run(_send_all(port, requests, warmup))
 
 
+# ---------------------------------------------------------------- CPU accounting
+
+
+def _proc_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of one process (0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _tree(pid: int) -> list[int]:
+    pids, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        pids.append(current)
+        with contextlib.suppress(OSError):
+            for task in Path(f"/proc/{current}/task").iterdir():
+                children = (task / "children").read_text().split()
+                todo.extend(int(child) for child in children)
+    return pids
+
+
+def _postgres_backends() -> list[int]:
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN_URL.replace("+psycopg", ""), autocommit=True) as connection:
+        rows = connection.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s", (DB_NAME,)
+        ).fetchall()
+    return [int(row[0]) for row in rows]
+
+
+@dataclass
+class CpuMeter:
+    """CPU seconds spent during a phase by the server (uvicorn and its workers), by the PostgreSQL
+    backends serving its database and by this client: per notification, this is what the 2 cores are
+    spent on, and it moves much less than throughput when other work shares the machine."""
+
+    server_pid: int
+    start: dict[str, float] = field(default_factory=dict)
+
+    def _read(self) -> dict[str, float]:
+        return {
+            "server": sum(_proc_cpu_s(pid) for pid in _tree(self.server_pid)),
+            "postgres": sum(_proc_cpu_s(pid) for pid in _postgres_backends()),
+            "client": time.process_time(),
+        }
+
+    def __enter__(self) -> CpuMeter:
+        self.start = self._read()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        end = self._read()
+        self.spent = {name: end[name] - self.start[name] for name in end}
+
+
+def cpu_ms_per(meter: CpuMeter, count: int) -> dict[str, float]:
+    return {name: round(seconds * 1e3 / max(count, 1), 2) for name, seconds in meter.spent.items()}
+
+
 def percentile_ms(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -470,8 +534,11 @@ def main() -> int:
                 port, [f"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()] * 3000, WARMUP
             )
             report("GET /healthz (baseline)", healthz)
-            applied = send_all(port, requests, WARMUP)
+            with CpuMeter(server.pid) as meter:
+                applied = send_all(port, requests, WARMUP)
             report("notifications applied", applied)
+            cpu = cpu_ms_per(meter, applied.sent)
+            print(f"  CPU ms per notification: {cpu} (backends of the run's database only)")
             duplicates = send_all(port, requests[:DUPLICATES], 0)
             report("duplicates answered", duplicates)
 
@@ -492,6 +559,7 @@ def main() -> int:
             "p99_ms": round(percentile_ms(applied.latencies_s, 99), 1),
             "duplicates_per_s": round(duplicates.per_s, 1),
             "healthz_per_s": round(healthz.per_s, 1),
+            "cpu_ms_per_notification": cpu,
             "notifications": N_NOTIFICATIONS,
             "connections": CLIENTS,
             "workers": WORKERS,

@@ -9,12 +9,12 @@ code):
 2. Checks against our books: app id / merchant id, seller (Alipay ``seller_id`` when configured), a
    success state (WeChat ``SUCCESS``; Alipay ``TRADE_SUCCESS``/``TRADE_FINISHED``; anything else is
    **ignored** and acknowledged), the order exists.
-3. In one SAVEPOINT, with the order row locked (``settle.lock_order``): ``settle.settle_paid`` (exact
-   amount; the same transaction applied twice is ``already``), then the row is inserted under the
-   provider's notification id (WeChat's envelope ``id``, Alipay's ``notify_id``) as its unique
-   ``dedupe_key``. When the key is taken — a duplicate, committed before or being committed by a
-   concurrent request (which holds the order lock, so this one waits and then sees it) — the savepoint
-   is rolled back: the duplicate is acknowledged and changes nothing, and is not stored again.
+3. With the order row locked (``settle.lock_order``): ``settle.settle_paid`` (exact amount; the same
+   transaction applied twice is ``already``), then the row is inserted under the provider's
+   notification id (WeChat's envelope ``id``, Alipay's ``notify_id``) as its unique ``dedupe_key``
+   with ``ON CONFLICT DO NOTHING``. When the key is taken — a duplicate, committed before or being
+   committed by a concurrent request (which holds the order lock, so this one waits and then sees the
+   order settled: ``already``, nothing changed) — the duplicate is acknowledged and not stored again.
 
 Stored text is made storable whatever arrives: the body is decoded with replacement characters, NUL is
 escaped as ``\\u0000`` (PostgreSQL text refuses it) and it is capped at 64 KiB (UTF-8 bytes; a larger
@@ -139,65 +139,53 @@ def _refuse(session: Session, row: PaymentNotification, reason: str) -> NotifyRe
     return NotifyResult(NotificationVerdict.REFUSED, row.reason, row.out_trade_no)
 
 
-def _store(session: Session, row: PaymentNotification, dedupe_key: str) -> bool:
-    """Insert a verified notification under its dedupe key in a SAVEPOINT of its own; False when the key
-    is taken (a duplicate; nothing is stored). No lookup first: duplicates are rare, and the unique index
-    decides races anyway (on PostgreSQL a concurrent duplicate waits here until the first one commits,
-    then fails)."""
-    row.dedupe_key = dedupe_key
-    try:
-        with session.begin_nested():
-            repository.add_notification(session, row)
-    except IntegrityError:
-        return False
-    return True
-
-
 def _ignore(session: Session, row: PaymentNotification, dedupe_key: str, reason: str) -> NotifyResult:
-    row.verdict, row.reason = NotificationVerdict.IGNORED, reason[:64]
-    if not _store(session, row, dedupe_key):
+    row.verdict, row.reason, row.dedupe_key = NotificationVerdict.IGNORED, reason[:64], dedupe_key
+    if not repository.add_notification_once(session, row):
         return _duplicate(row)
     log.info("%s notification %s: ignored (%s)", row.channel, row.out_trade_no, row.reason)
     return NotifyResult(NotificationVerdict.IGNORED, row.reason, row.out_trade_no)
 
 
-class _SettlementConflict(Exception):
-    """A constraint of the settlement itself failed (e.g. a provider transaction id used twice)."""
-
-
 def _apply(session: Session, row: PaymentNotification, dedupe_key: str, payment: _Payment) -> NotifyResult:
-    """Lock the order, settle it and store the notification under its dedupe key, all in one SAVEPOINT:
-    a duplicate (the key is taken) undoes the settlement, which was then ``already`` anyway — concurrent
-    duplicates of one payment queue on the order's row lock and see the first one's commit."""
+    """Lock the order, settle it, then store the notification under its dedupe key.
+
+    No savepoint: a duplicate (its key already stored, or being stored by a concurrent request that
+    holds the order's lock, so this one waits and then sees the paid order) finds the order settled by
+    the same transaction, so ``settle_paid`` answers ``already`` and changes nothing; the insert then
+    does nothing (``ON CONFLICT DO NOTHING``). The amount and transaction checks raise before any change.
+    Only a last-guard constraint failing during the settlement (a provider transaction id used for two
+    orders, a second paid order of a decision) leaves changes to undo: the whole transaction — locks
+    and the failed settlement, nothing else — is rolled back and the notification stored refused."""
     order = settle.lock_order(session, payment.out_trade_no)
     if order is None:
         return _refuse(session, row, "unknown_order")
     try:
-        with session.begin_nested():
-            try:
-                settlement = settle.settle_paid(  # flushes its changes
-                    session,
-                    order,
-                    provider_txn_id=payment.provider_txn_id,
-                    paid_fen=payment.paid_fen,
-                    paid_at=payment.paid_at,
-                )
-            except IntegrityError as exc:
-                raise _SettlementConflict() from exc
-            if settlement.outcome is settle.SettleOutcome.ALREADY:
-                row.verdict, row.reason = NotificationVerdict.IGNORED, "already_applied"
-            elif settlement.outcome is settle.SettleOutcome.NEEDS_REFUND:
-                row.verdict, row.reason = NotificationVerdict.APPLIED, f"needs_refund_{settlement.reason}"
-            else:
-                row.verdict, row.reason = NotificationVerdict.APPLIED, ""
-            row.dedupe_key = dedupe_key
-            repository.add_notification(session, row)  # the dedupe key's unique index
+        settlement = settle.settle_paid(  # flushes its changes
+            session,
+            order,
+            provider_txn_id=payment.provider_txn_id,
+            paid_fen=payment.paid_fen,
+            paid_at=payment.paid_at,
+        )
     except IntegrityError:
-        return _duplicate(row)
-    except _SettlementConflict:
+        session.rollback()
         return _refuse(session, row, "conflict")
     except (settle.AmountMismatch, settle.TransactionMismatch) as exc:
         return _refuse(session, row, exc.code)
+    if settlement.outcome is settle.SettleOutcome.ALREADY:
+        row.verdict, row.reason = NotificationVerdict.IGNORED, "already_applied"
+    elif settlement.outcome is settle.SettleOutcome.NEEDS_REFUND:
+        row.verdict, row.reason = NotificationVerdict.APPLIED, f"needs_refund_{settlement.reason}"
+    else:
+        row.verdict, row.reason = NotificationVerdict.APPLIED, ""
+    row.dedupe_key = dedupe_key
+    if not repository.add_notification_once(session, row):
+        if settlement.outcome is not settle.SettleOutcome.ALREADY:
+            # Cannot happen (see above); if it ever does, keep neither the settlement nor the row.
+            session.rollback()
+            return _refuse(session, row, "conflict")
+        return _duplicate(row)
     log.info("%s notification %s: %s %s", row.channel, row.out_trade_no, row.verdict, row.reason)
     return NotifyResult(row.verdict, row.reason, row.out_trade_no)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from sqlalchemy import update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -98,14 +100,25 @@ def lock_decision(session: Session, decision_id: int) -> PenaltyDecision:
 
 
 def lock_order(session: Session, out_trade_no: str) -> PaymentOrder | None:
-    """The order, locked after its decision: the decision id is read unlocked (it never changes), the
-    decision row is locked, then the order row; both read afresh, never a stale copy in the session."""
-    decision_id = session.exec(
-        select(PaymentOrder.decision_id).where(col(PaymentOrder.out_trade_no) == out_trade_no)
+    """The order, locked after its decision, both read afresh (never a stale copy in the session).
+
+    Two statements: the decision is found through the order's ``decision_id`` in a subquery (which
+    ``FOR UPDATE`` does not lock; the id never changes) and locked, then the order row is locked. The
+    locked decision stays in the session's identity map, where ``settle_paid`` takes it."""
+    decision_of_order = (
+        select(PaymentOrder.decision_id)
+        .where(col(PaymentOrder.out_trade_no) == out_trade_no)
+        .scalar_subquery()
+    )
+    decision = session.exec(
+        select(PenaltyDecision)
+        .where(col(PenaltyDecision.id) == decision_of_order)
+        .with_for_update()
+        .execution_options(populate_existing=True)
     ).first()
-    if decision_id is None:
+    if decision is None:
         return None
-    lock_decision(session, decision_id)
+    _remember_locked(session, decision)
     query = (
         select(PaymentOrder)
         .where(col(PaymentOrder.out_trade_no) == out_trade_no)
@@ -115,14 +128,62 @@ def lock_order(session: Session, out_trade_no: str) -> PaymentOrder | None:
     return session.exec(query).first()
 
 
-def pending_siblings(session: Session, order: PaymentOrder) -> list[PaymentOrder]:
-    """The decision's other pending orders."""
-    return list(
-        session.exec(
-            select(PaymentOrder).where(
-                col(PaymentOrder.decision_id) == order.decision_id,
-                col(PaymentOrder.status) == PaymentOrderStatus.PENDING,
-                col(PaymentOrder.id) != order.id,
-            )
-        ).all()
+# The decisions locked by ``lock_order`` in the session's current transaction: the identity map holds
+# objects weakly, so without a reference here the locked copy would be gone by the time it is needed.
+_LOCKED_DECISIONS = "zhcg_locked_decisions"
+
+
+def _remember_locked(session: Session, decision: PenaltyDecision) -> None:
+    transaction = session.get_transaction()
+    memo: tuple[object, dict[int | None, PenaltyDecision]] | None = session.info.get(_LOCKED_DECISIONS)
+    if memo is None or memo[0] is not transaction:
+        memo = session.info[_LOCKED_DECISIONS] = (transaction, {})
+    memo[1][decision.id] = decision
+
+
+def locked_decision(session: Session, order: PaymentOrder) -> PenaltyDecision:
+    """The order's decision as ``lock_order`` locked it in this transaction (no statement), or locked
+    now when it was not (a caller that locked nothing yet)."""
+    memo = session.info.get(_LOCKED_DECISIONS)
+    if memo is not None and memo[0] is session.get_transaction():
+        decision: PenaltyDecision | None = memo[1].get(order.decision_id)
+        if decision is not None:
+            return decision
+    return lock_decision(session, order.decision_id)
+
+
+def close_pending_siblings(session: Session, paid: PaymentOrder) -> list[int]:
+    """Close the decision's other pending orders in one statement; returns their ids. The caller holds
+    the decision's lock, so no sibling can be created or paid meanwhile."""
+    rows = session.execute(
+        update(PaymentOrder)
+        .where(
+            col(PaymentOrder.decision_id) == paid.decision_id,
+            col(PaymentOrder.status) == PaymentOrderStatus.PENDING,
+            col(PaymentOrder.id) != paid.id,
+        )
+        .values(status=PaymentOrderStatus.CLOSED, closed_at=paid.paid_at)
+        .returning(col(PaymentOrder.id))
+        .execution_options(synchronize_session="fetch")
     )
+    return [int(row_id) for row_id in rows.scalars()]
+
+
+def add_notification_once(session: Session, notification: PaymentNotification) -> bool:
+    """Insert a notification under its ``dedupe_key`` unless the key is taken (``ON CONFLICT DO
+    NOTHING``, PostgreSQL and SQLite): False when it was, and nothing is inserted. A concurrent insert
+    of the same key waits for the first transaction and then does nothing, like a unique violation
+    without aborting the transaction — so no savepoint is needed around it."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    values = notification.model_dump(exclude={"id"})
+    inserted = session.execute(
+        insert(PaymentNotification)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=[PaymentNotification.__table__.c.dedupe_key])  # type: ignore[attr-defined]
+        .returning(PaymentNotification.__table__.c.id)  # type: ignore[attr-defined]
+    ).scalar_one_or_none()
+    if inserted is None:
+        return False
+    notification.id = int(inserted)
+    return True

@@ -1,6 +1,7 @@
 """Applying a payment the provider reports as received: the one place an order becomes paid.
 
-Called by the notification handlers and the poller with the order locked by ``lock_order``, which
+Called by the notification handlers and the poller with the order locked by ``lock_order`` (a
+precondition: ``settle_paid`` takes the decision from the session, locked there), which
 locks the order's **decision first, then the order** — the one lock order of every path that pays or
 creates orders for a decision (order creation locks the decision too), so two settlements of one
 decision (two channels, or a notification and the poller) queue instead of deadlocking, and no order
@@ -95,7 +96,7 @@ def settle_paid(
         raise TransactionMismatch()
     if paid_fen != order.amount_fen:
         raise AmountMismatch(expected_fen=order.amount_fen, reported_fen=paid_fen)
-    decision = lock_decision(session, order.decision_id)  # locked by lock_order already
+    decision = repository.locked_decision(session, order)  # locked by the caller's lock_order
     order.provider_txn_id = provider_txn_id
     order.paid_at = paid_at
     order.paid_amount_fen = paid_fen
@@ -146,9 +147,5 @@ def _paid_in_time(order: PaymentOrder, paid_at: datetime) -> bool:
 def _close_sibling_orders(session: Session, paid: PaymentOrder) -> None:
     """Other open orders of the same decision can no longer be paid usefully: close them here and at
     their provider (a payment that still slips through becomes ``needs_refund``)."""
-    for sibling in repository.pending_siblings(session, paid):
-        sibling.status = PaymentOrderStatus.CLOSED
-        sibling.closed_at = paid.paid_at
-        session.add(sibling)
-        enqueue(session, "payments.close_at_provider", order_id=sibling.id)
-    session.flush()
+    for sibling_id in repository.close_pending_siblings(session, paid):
+        enqueue(session, "payments.close_at_provider", order_id=sibling_id)

@@ -454,6 +454,32 @@ def test_a_second_transaction_for_a_paid_order_is_refused(
     assert order.provider_txn_id == trade.trade_no
 
 
+def test_a_provider_transaction_already_used_by_another_order_is_refused_and_nothing_applied(
+    client: TestClient, session: Session, fakes: Fakes, settings: Settings
+) -> None:
+    """A last-guard constraint (``provider_txn_id`` is unique) failing during the settlement: the
+    settlement is undone, the notification stored refused, and no receipt job is queued for it."""
+    first = wechat_order(client, add_decision(session))
+    assert post_wechat(client, fakes.wechat.pay(first)).status_code == 204
+    second = wechat_order(client, add_decision(session))
+    fakes.wechat.pay(second)
+    used = fakes.wechat.order(first).transaction_id
+    with fakes.wechat.state.lock:  # the gateway reports the first payment's transaction id again
+        fakes.wechat.state.orders[second].transaction_id = used
+    answer = post_wechat(client, fakes.wechat.notification(second))
+    assert answer.status_code == 400
+    [row] = notifications(session, second)
+    assert (row.verdict, row.reason, row.flagged, row.dedupe_key) == (
+        NotificationVerdict.REFUSED,
+        "conflict",
+        True,
+        None,
+    )
+    assert_unpaid(session, second)
+    second_order, _ = load(session, second)
+    assert ("workers.jobs.payments.receipt", {"order_id": second_order.id}) not in queued(settings)
+
+
 def test_a_replaced_order_paid_before_its_expiry_is_applied(
     client: TestClient, session: Session, fakes: Fakes, settings: Settings
 ) -> None:
