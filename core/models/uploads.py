@@ -13,8 +13,12 @@ from core.models.base import Timestamped
 
 
 class OwnerKind(StrEnum):
+    """Who uploaded a photo (``owner_id`` is that kind's row id). Stored by value in VARCHAR(16)
+    without a CHECK constraint, so a new kind needs no migration."""
+
     CITIZEN = "citizen"
     STAFF = "staff"
+    OPEN311 = "open311"  # an Open311 client (``open311_client.id``): a photo sent with a service request
 
 
 class UploadStatus(StrEnum):

@@ -47,11 +47,28 @@ class MissingParameter(Invalid):
         super().__init__("missing_parameter", f"缺少必填参数 {name}", parameter=name)
 
 
+class ResourceNotFound(NotFound):
+    """A path under ``/open311/v2`` that names no resource."""
+
+    def __init__(self) -> None:
+        super().__init__("not_found", "请求的资源不存在，可用资源见 discovery、services、requests、tokens")
+
+
 class LocationRequired(Invalid):
     def __init__(self) -> None:
         super().__init__(
-            "location_required",
-            "请提供 lat 和 long（WGS-84 坐标）；暂不支持仅凭 address_string 定位",
+            "location_required", "请提供位置：lat 和 long（WGS-84 坐标），或 address_string（地址）"
+        )
+
+
+class AddressNotLocated(Invalid):
+    """An address alone that names no community of the city unambiguously (a case needs a point)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "address_not_located",
+            "无法根据 address_string 确定位置：请提供 lat 和 long（WGS-84 坐标），"
+            "或在地址中写明所在社区的全称（如“南门社区”）",
         )
 
 
@@ -60,11 +77,11 @@ class MediaUrlRefused(Invalid):
         super().__init__("media_url_refused", "media_url 必须是不超过 1024 个字符的 https 地址")
 
 
-class MediaUploadUnsupported(Invalid):
-    def __init__(self) -> None:
-        super().__init__(
-            "media_upload_unsupported", "暂不支持随请求上传照片文件，请使用 media_url 提供 https 链接"
-        )
+class MediaFieldRefused(Invalid):
+    """A file part other than the one photo in ``media``."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("media_refused", message)
 
 
 class RequestTooLarge(Invalid):

@@ -83,6 +83,14 @@ def status_notes(case: Case) -> str:
     return CITIZEN_STATUS[case.status]
 
 
+def updated(case: Case) -> datetime:
+    """The last change; for a closed request the time it was closed (as the specification says), so a
+    later rating or edit of a closed case does not move it."""
+    if case.status is CaseStatus.CLOSED and case.closed_at is not None:
+        return case.closed_at
+    return case.updated_at
+
+
 def service_request(
     case: Case, category: Category | None, department: Department | None, media_url: str | None
 ) -> Fields:
@@ -96,7 +104,7 @@ def service_request(
         "agency_responsible": department.name if department else None,
         "service_notice": None,
         "requested_datetime": w3c(case.created_at),
-        "updated_datetime": w3c(case.updated_at),
+        "updated_datetime": w3c(updated(case)),
         "expected_datetime": w3c(case.handle_due_at) if case.status not in CLOSED_STATUSES else None,
         "address": case.address or None,
         "address_id": None,

@@ -9,11 +9,12 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from core.models import Case, CaseStatus, Category, CategoryLevel
+from core.kit.clock import ensure_aware
+from core.models import Case, CasePhoto, CaseStatus, Category, CategoryLevel, RegisterStandard
 from core.models.open311 import Open311Client, Open311Token
 
 
-def add(session: Session, row: Open311Client | Open311Token) -> None:
+def add(session: Session, row: Open311Client | Open311Token | CasePhoto) -> None:
     session.add(row)
     session.flush()
 
@@ -54,6 +55,16 @@ def requests_since(session: Session, client_id: int, since: datetime) -> tuple[i
 
 
 # --- services ---------------------------------------------------------------------------------------
+
+
+def definitions_changed_at(session: Session) -> datetime | None:
+    """The last change of any category or register condition (what services and definitions show)."""
+    stmt = sa.select(
+        sa.select(sa.func.max(col(Category.updated_at))).scalar_subquery(),
+        sa.select(sa.func.max(col(RegisterStandard.updated_at))).scalar_subquery(),
+    )
+    moments = [moment for moment in session.execute(stmt).one() if moment is not None]
+    return max((ensure_aware(moment) for moment in moments), default=None)
 
 
 def active_minor_categories(session: Session) -> list[Category]:

@@ -1,9 +1,7 @@
-"""Open311 GeoReport v2: services from our categories, requests filed as cases (channel Open311),
-public look-ups of cases; and the management of the clients' API keys.
+"""Open311 GeoReport v2: services from our categories, public look-ups of cases, and the management
+of the clients' API keys (filing a request: ``core.open311.filing``).
 
-Services take the session first and never commit. A request is one case (待受理, like a citizen's
-report) plus one ``Open311Token`` row tying it to its client; both are written in a savepoint, so a
-refused request writes nothing.
+Services take the session first and never commit.
 """
 
 from __future__ import annotations
@@ -12,17 +10,14 @@ import hashlib
 import math
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
-from urllib.parse import urlsplit
+from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
 from core.cases import repository as case_repository
-from core.cases.intake import ReportInput, new_case
-from core.cases.service import flush, record_event
 from core.kit.clock import utcnow
-from core.models import Case, CaseStatus, Category, Channel, RegisterStandard
-from core.models.open311 import Open311Client, Open311Token
+from core.models import Case, Category, RegisterStandard
+from core.models.open311 import Open311Client
 from core.open311 import mapping, repository
 from core.open311.errors import (
     BadParameter,
@@ -32,18 +27,13 @@ from core.open311.errors import (
     InvalidApiKey,
     InvalidClientName,
     InvalidRateLimit,
-    LocationRequired,
-    MediaUrlRefused,
-    MissingParameter,
     RequestNotFound,
     ServiceNotFound,
     TokenNotFound,
 )
-from core.open311.schemas import MAX_MEDIA_URL, Fields, PostedRequest, RequestQuery
-from core.settings import Settings
+from core.open311.schemas import Fields, RequestQuery
 
 API_KEY_BYTES = 32
-TOKEN_BYTES = 24
 NAME_MAX = 128
 MAX_RATE = 100_000
 DEFAULT_WINDOW = timedelta(days=90)  # the specification's default and widest date range
@@ -69,7 +59,8 @@ def authenticate(session: Session, *, api_key: str | None) -> Open311Client:
     return client
 
 
-def _check_rate(session: Session, client: Open311Client) -> None:
+def check_rate(session: Session, client: Open311Client) -> None:
+    """The client's hourly limit, counted in the database (holds across API processes)."""
     assert client.id is not None
     now = utcnow()
     count, oldest = repository.requests_since(session, client.id, now - RATE_WINDOW)
@@ -162,6 +153,14 @@ def _standards(session: Session) -> dict[int, list[RegisterStandard]]:
     return by_category
 
 
+def changeset(session: Session, *, interface_changed: datetime) -> str:
+    """The discovery's changeset: when clients should refresh their cached services and definitions
+    (the later of this interface's last change and the last change of a category or condition)."""
+    changed = repository.definitions_changed_at(session)
+    latest = max(interface_changed, changed) if changed is not None else interface_changed
+    return mapping.w3c(latest) or ""
+
+
 def services(session: Session) -> list[Fields]:
     """Every active minor category, by code."""
     minors = repository.active_minor_categories(session)
@@ -192,114 +191,7 @@ def service_definition(session: Session, *, service_code: str) -> Fields:
     return mapping.service_definition(category, case_repository.standards_of(session, category.id))
 
 
-# --- filing a request -------------------------------------------------------------------------------
-
-
-def _media_url(url: str) -> str:
-    """Kept as a reference and never fetched by us (no server-side requests to client-given URLs)."""
-    if not url:
-        return ""
-    parts = urlsplit(url)
-    if (
-        len(url) > MAX_MEDIA_URL
-        or parts.scheme != "https"
-        or not parts.hostname
-        or any(c.isspace() for c in url)
-    ):
-        raise MediaUrlRefused()
-    return url
-
-
-def _attribute_note(standards: list[RegisterStandard], attributes: dict[str, list[str]]) -> str:
-    values = attributes.get(mapping.STANDARD_ATTRIBUTE, [])
-    if not values:
-        return ""
-    if len(values) > 1:
-        raise BadParameter(f"attribute[{mapping.STANDARD_ATTRIBUTE}]", "只能选择一项")
-    chosen = next((standard for standard in standards if str(standard.seq) == values[0]), None)
-    if chosen is None:
-        raise BadParameter(f"attribute[{mapping.STANDARD_ATTRIBUTE}]", "取值不在允许范围内")
-    return f"现场情况：{chosen.condition}"
-
-
-def _description(category: Category, text: str) -> str:
-    return text or f"{category.name}问题（Open311 客户端提交，未填写描述）"
-
-
-@dataclass(frozen=True)
-class Filed:
-    case: Case
-    token: str
-
-
-def file_request(
-    session: Session, settings: Settings, *, client: Open311Client, data: PostedRequest
-) -> Filed:
-    """A service request becomes a case (channel Open311, 待受理, public like the request itself).
-
-    Checked in this order: the client's hourly limit, the service, the location (lat/long in WGS-84;
-    an address alone cannot be located), the attributes, the media URL; then the description and the
-    location by the common intake (``core.cases.intake.new_case``)."""
-    assert client.id is not None
-    _check_rate(session, client)
-    if not data.service_code:
-        raise MissingParameter("service_code")
-    category = repository.active_minor_by_code(session, data.service_code)
-    if category is None or category.id is None:
-        raise BadParameter("service_code", "服务类型不存在或已停用")
-    if data.lat is None or data.long is None:
-        raise LocationRequired()
-    standards = case_repository.standards_of(session, category.id)
-    attribute_note = _attribute_note(standards, {k: list(v) for k, v in data.attributes.items()})
-    media_url = _media_url(data.media_url)
-    report = ReportInput(
-        category_code=category.code,
-        description=_description(category, data.description),
-        lng=data.long,
-        lat=data.lat,
-        address=data.address_string,
-        anonymous=False,
-        public=True,  # Open311 requests are public by the specification (GET requests)
-        channel=Channel.OPEN311,
-    )
-    token = secrets.token_urlsafe(TOKEN_BYTES)
-    with session.begin_nested():
-        case = new_case(session, settings, report, CaseStatus.PENDING, category=category)
-        case.reporter_name = f"{data.last_name}{data.first_name}".strip()[:64]
-        case.reporter_phone = data.phone[:20]
-        session.add(case)
-        flush(session)
-        assert case.id is not None
-        repository.add(
-            session,
-            Open311Token(
-                token=token, client_id=client.id, case_id=case.id, email=data.email[:254], media_url=media_url
-            ),
-        )
-        notes = [f"Open311 客户端“{client.name}”提交", attribute_note]
-        if data.email:
-            notes.append(f"联系邮箱：{data.email[:254]}")
-        if media_url:
-            notes.append(f"客户端提供的图片链接（未下载）：{media_url}")
-        record_event(
-            session,
-            case,
-            action="report",
-            actor=None,
-            from_status=None,
-            note="；".join(n for n in notes if n),
-        )
-        flush(session)
-    return Filed(case=case, token=token)
-
-
-def filed_answer(filed: Filed) -> Fields:
-    return {
-        "service_request_id": filed.case.case_no,
-        "token": filed.token,
-        "service_notice": f"您反映的问题已提交，等待受理；案件编号 {filed.case.case_no}",
-        "account_id": None,
-    }
+# --- requests ---------------------------------------------------------------------------------------
 
 
 def token_answer(session: Session, *, token: str) -> Fields:

@@ -59,10 +59,18 @@ class Received:
 
 
 def receive(
-    session: Session, *, storage: Storage, limits: StorageSettings, owner: Principal, data: bytes
+    session: Session,
+    *,
+    storage: Storage,
+    limits: StorageSettings,
+    owner: Principal | tuple[OwnerKind, int],
+    data: bytes,
 ) -> Received:
     """Validate an uploaded file, keep the original (once per content) and record the upload; the
-    display copy and thumbnail are made by the ``uploads.derive`` job after commit."""
+    display copy and thumbnail are made by the ``uploads.derive`` job after commit.
+
+    ``owner`` is the signed-in citizen or staff member, or an owner without a principal given as
+    (kind, id), e.g. an Open311 client sending a photo with its service request."""
     if not data:
         raise UploadEmpty()
     if len(data) > limits.max_upload_bytes:
@@ -72,7 +80,7 @@ def receive(
     key = original_key(sha256)
     if not storage.exists(key):
         storage.put(key, data, inspection.content_type)
-    owner_kind, owner_id = owner_of(owner)
+    owner_kind, owner_id = owner if isinstance(owner, tuple) else owner_of(owner)
     exif = inspection.exif
     upload = repository.add(
         session,

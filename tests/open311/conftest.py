@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from xml.etree import ElementTree as ET
 
 import pytest
@@ -12,17 +13,15 @@ from sqlmodel import Session
 
 from api.deps import get_session
 from api.main import create_app
-from api.routes import open311 as open311_routes
 from core.models.open311 import Open311Client
 from core.open311 import service
 from core.settings import get_settings
 
 
-@pytest.fixture
-def client(session: Session) -> Iterator[TestClient]:
+@contextmanager
+def app_client(session: Session) -> Iterator[TestClient]:
+    """The API (built with the settings of this moment) whose requests run in the test's transaction."""
     app = create_app(get_settings())
-    if not any(getattr(route, "path", "").startswith("/open311/") for route in app.routes):
-        app.include_router(open311_routes.router)  # until api/main.py registers it
 
     def _session() -> Iterator[Session]:
         yield session
@@ -30,6 +29,12 @@ def client(session: Session) -> Iterator[TestClient]:
 
     app.dependency_overrides[get_session] = _session
     with TestClient(app, raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def client(session: Session) -> Iterator[TestClient]:
+    with app_client(session) as test_client:
         yield test_client
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from fastapi.testclient import TestClient
 
+from core.kit.clock import SHANGHAI, utcnow
 from tests.fixtures.cases import City
 from tests.open311.conftest import children, error_of, xml_of
 
@@ -128,3 +131,16 @@ def test_unsupported_format_is_404(client: TestClient) -> None:
     response = client.get("/open311/v2/services.html")
     assert response.status_code == 404
     assert error_of(response, "json")[1].startswith("unsupported_format")
+
+
+def test_the_changeset_moves_when_services_change(client: TestClient, city: City) -> None:
+    """The specification: an updated changeset tells clients to refresh cached services and definitions."""
+    before = client.get("/open311/v2/discovery.json").json()["changeset"]
+    later = utcnow() + timedelta(days=400)  # past the interface's own date, whatever today is
+    city.manhole_urgent.updated_at = later
+    city.session.add(city.manhole_urgent)
+    city.session.flush()
+    body = client.get("/open311/v2/discovery.json").json()
+    assert body["changeset"] == later.astimezone(SHANGHAI).replace(microsecond=0).isoformat()
+    assert body["changeset"] > before
+    assert body["endpoints"][0]["changeset"] == body["changeset"]

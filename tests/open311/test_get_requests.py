@@ -217,3 +217,25 @@ def test_an_over_long_path_is_a_400_in_open311_shape(client: TestClient, fmt: st
     code, description = error_of(response, fmt)
     assert code == 400
     assert description.startswith("invalid_parameter")
+
+
+def test_a_closed_request_was_updated_when_it_was_closed(
+    client: TestClient, city: City, make_case: MakeCase
+) -> None:
+    """The specification: for closed requests, updated_datetime is the date the request was closed
+    (a later change, such as the reporter's rating, does not move it)."""
+    closed_at = utcnow().replace(microsecond=0) - timedelta(days=2)
+    case = change(city, make_case(CaseStatus.CLOSED), closed_at=closed_at, updated_at=utcnow())
+    (item,) = client.get(f"/open311/v2/requests/{case.case_no}.json").json()
+    assert item["updated_datetime"] == closed_at.astimezone(SHANGHAI).isoformat()
+    assert item["expected_datetime"] is None
+    open_case = change(city, make_case(CaseStatus.DISPATCHED), updated_at=closed_at)
+    (item,) = client.get(f"/open311/v2/requests/{open_case.case_no}.json").json()
+    assert item["updated_datetime"] == closed_at.astimezone(SHANGHAI).isoformat()
+
+
+@pytest.mark.parametrize("fmt", ["json", "xml"])
+def test_content_types_carry_utf8(client: TestClient, city: City, fmt: str) -> None:
+    expected = {"json": "application/json; charset=utf-8", "xml": "text/xml; charset=utf-8"}[fmt]
+    assert client.get(f"/open311/v2/requests.{fmt}").headers["content-type"] == expected
+    assert client.get(f"/open311/v2/requests/NOPE.{fmt}").headers["content-type"] == expected
