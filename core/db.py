@@ -2,6 +2,14 @@
 
 Only the outermost unit of work commits (an HTTP request, an admin request, a job, a CLI command):
 they use ``session_scope``. Services receive the session and never commit.
+
+Lost connections (the database restarted, failed over, or a proxy closed an idle connection) are
+handled when they are met, not tested before every use: no ``pool_pre_ping``, which would cost one round
+trip per checkout on every request. The statement that meets a dead connection fails; SQLAlchemy sees
+a disconnect and invalidates the whole pool, so the next unit of work connects afresh. The failed one
+is answered "database unavailable" by the entry point (``is_unavailable``): a 503 from the API, a retry
+for a job. After a restart nobody noticed, each process thus fails at most one unit of work (the small
+``side_engine`` pool, checked out rarely, does ping).
 """
 
 from __future__ import annotations
@@ -14,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import SessionTransaction
 from sqlmodel import Session
@@ -50,7 +59,31 @@ def build_engine(url: str, *, echo: bool = False, pool_size: int = 5) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return create_engine(url, echo=echo, pool_size=pool_size, pool_pre_ping=True)
+    return create_engine(url, echo=echo, pool_size=pool_size, connect_args=connect_args(parsed))
+
+
+# libpq waits for an unanswered TCP handshake as long as the kernel does (minutes): with the database's
+# host unreachable, every request would hold a worker thread that long. A URL may set its own.
+CONNECT_TIMEOUT_S = 5
+
+
+def connect_args(url: URL) -> dict[str, Any]:
+    if url.get_backend_name() != "postgresql" or "connect_timeout" in url.query:
+        return {}
+    return {"connect_timeout": CONNECT_TIMEOUT_S}
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Whether a database error means the database cannot be reached right now (down, restarting,
+    unreachable, the connection lost) rather than a bug or a conflict in what was asked of it.
+
+    Two cases: SQLAlchemy recognised a lost connection (and invalidated the pool), or connecting
+    failed (an error without a statement: refused, timed out, "the database system is starting up").
+    Everything else, a lock timeout or a constraint included, is left to its own handling.
+    """
+    if not isinstance(exc, DBAPIError):
+        return False
+    return bool(exc.connection_invalidated) or (isinstance(exc, OperationalError) and exc.statement is None)
 
 
 def get_engine(settings: Settings | None = None) -> Engine:
@@ -123,7 +156,14 @@ def side_engine(engine: Engine) -> Engine:
             side = _side_engines.get(key)
             if side is None:
                 side = create_engine(
-                    engine.url, pool_size=2, max_overflow=8, pool_pre_ping=True, isolation_level="AUTOCOMMIT"
+                    engine.url,
+                    pool_size=2,
+                    max_overflow=8,
+                    isolation_level="AUTOCOMMIT",
+                    connect_args=connect_args(engine.url),
+                    # Checked out once per report only, so the ping is cheap here; without it a lost
+                    # connection in this pool would fail one more request after the main pool's.
+                    pool_pre_ping=True,
                 )
                 _side_engines[key] = side
     return side

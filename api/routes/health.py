@@ -5,9 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine, text
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from api.deps import SettingsDep
+from core.db import is_unavailable
 from core.migrate import current_revision, head_revision
 
 router = APIRouter(tags=["health"])
@@ -25,11 +26,9 @@ def readyz(request: Request, settings: SettingsDep) -> JSONResponse:
     checks: dict[str, str] = {}
     engine: Engine = request.app.state.engine
     try:
-        with engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-            checks["database"] = "ok"
-            current, head = current_revision(connection), head_revision()
-        checks["migrations"] = "ok" if current == head else f"pending: {current or 'empty'} → {head}"
+        checks |= database_checks(engine)
+    except DBAPIError as exc:
+        checks["database"] = "error: unavailable" if is_unavailable(exc) else f"error: {type(exc).__name__}"
     except (SQLAlchemyError, OSError) as exc:
         checks["database"] = f"error: {type(exc).__name__}"
     if settings.redis.url:
@@ -46,3 +45,23 @@ def readyz(request: Request, settings: SettingsDep) -> JSONResponse:
     if not ready:
         body |= {"code": "not_ready", "message": "依赖服务不可用"}
     return JSONResponse(body, status_code=200 if ready else 503)
+
+
+def database_checks(engine: Engine) -> dict[str, str]:
+    """Reachable and migrated. A connection the pool kept from before a database restart fails once
+    (SQLAlchemy then invalidates the pool): asked again on a fresh one, so that a database that is back
+    is not reported down."""
+    try:
+        return _database_checks(engine)
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+    return _database_checks(engine)
+
+
+def _database_checks(engine: Engine) -> dict[str, str]:
+    with engine.connect() as connection:
+        connection.execute(text("SELECT 1"))
+        current, head = current_revision(connection), head_revision()
+    migrations = "ok" if current == head else f"pending: {current or 'empty'} → {head}"
+    return {"database": "ok", "migrations": migrations}

@@ -74,7 +74,19 @@ class StorageUnavailable(Unavailable):
         self.reason = reason
 
     def __str__(self) -> str:
-        return f"storage_unavailable: {self.reason}"
+        return f"{self.code}: {self.reason}"
+
+
+class StorageFull(StorageUnavailable):
+    """The photo disk has no space left. An outage like any other for jobs (retried); the API answers
+    507 ``storage_full``, so operators and clients can tell it from an unreachable store."""
+
+    def __init__(self, reason: str) -> None:
+        # Its own code and message: past StorageUnavailable's initialiser to the kind's.
+        super(StorageUnavailable, self).__init__(
+            "storage_full", "照片存储空间已满，暂时无法保存照片，请稍后再试"
+        )
+        self.reason = reason
 
 
 class ObjectMissing(StorageUnavailable):

@@ -11,8 +11,10 @@ Tencent COS, Huawei OBS … without an SDK.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import hmac
+import logging
 import os
 import re
 import tempfile
@@ -27,7 +29,12 @@ import httpx
 
 from core.kit.clock import utcnow
 from core.settings import StorageSettings
-from core.uploads.errors import ObjectMissing, StorageUnavailable
+from core.uploads.errors import ObjectMissing, StorageFull, StorageUnavailable
+
+log = logging.getLogger("zhcg.uploads")
+
+# No space left, or the photo folder's quota is used up: both mean "the disk is full" to an operator.
+NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 _KEY = re.compile(r"^[a-z]+(/[A-Za-z0-9][A-Za-z0-9._-]*)+$")
 
@@ -57,6 +64,9 @@ class LocalStorage:
         return self.root / check_key(key)
 
     def put(self, key: str, data: bytes, content_type: str) -> None:
+        """Write ``key`` whole or not at all: the bytes go to a temporary file in the same folder,
+        flushed to disk, then renamed over the target; on any failure (a full disk included, which may
+        only show when the file is flushed or closed) the temporary file is removed."""
         target = self.path(key)
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -64,11 +74,16 @@ class LocalStorage:
             try:
                 with os.fdopen(fd, "wb") as out:
                     out.write(data)
+                    out.flush()
+                    os.fsync(out.fileno())
                 os.replace(temporary, target)
             except BaseException:
                 Path(temporary).unlink(missing_ok=True)
                 raise
         except OSError as exc:
+            if exc.errno in NO_SPACE:
+                log.error("the photo folder %s is full: cannot write %s", self.root, key)
+                raise StorageFull(f"cannot write {key}: {exc}") from exc
             raise StorageUnavailable(f"cannot write {key}: {exc}") from exc
 
     def get(self, key: str) -> bytes:

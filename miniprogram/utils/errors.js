@@ -54,6 +54,7 @@ const MESSAGES = {
   upload_not_found: '照片已失效，请重新上传',
   upload_failed: '照片处理失败，请删除后重新上传',
   storage_unavailable: '照片存储暂不可用，请稍后再试',
+  storage_full: '照片存储空间已满，暂时无法保存照片，请稍后再试',
   photo_not_found: '照片不存在或尚未处理完成',
 
   // reports and cases (core/cases, core/geo)

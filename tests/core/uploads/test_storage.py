@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,8 +11,10 @@ import pytest
 from pydantic import SecretStr, ValidationError
 
 from core.settings import StorageSettings
-from core.uploads.errors import ObjectMissing, StorageUnavailable
+from core.uploads.errors import ObjectMissing, StorageFull, StorageUnavailable
 from core.uploads.storage import LocalStorage, S3Storage, Storage, authorization, storage_for
+from tests.conftest import TMP_ROOT
+from tests.failure._procs import MountRefused, fill, small_tmpfs
 from tests.fixtures.fake_s3 import FakeS3, running_fake_s3
 
 BUCKET = "zhcg-photos"
@@ -79,6 +82,25 @@ def test_local_storage_that_cannot_write_is_unavailable(tmp_path: Path) -> None:
     with pytest.raises(StorageUnavailable) as caught:
         LocalStorage(blocker).put("thumbs/abc.jpg", b"jpeg", "image/jpeg")
     assert caught.value.code == "storage_unavailable"
+
+
+def test_local_storage_on_a_full_disk_is_full_and_leaves_nothing_half_written() -> None:
+    try:
+        with small_tmpfs(TMP_ROOT / f"full-{secrets.token_hex(3)}", "64k") as folder:
+            storage = LocalStorage(folder)
+            storage.put("thumbs/abc.jpg", b"old", "image/jpeg")
+            filler = fill(folder)
+            with pytest.raises(StorageFull) as caught:
+                storage.put("thumbs/abc.jpg", b"new" * 4096, "image/jpeg")
+            assert caught.value.code == "storage_full"
+            assert isinstance(caught.value, StorageUnavailable)  # jobs retry it like any storage outage
+            assert storage.get("thumbs/abc.jpg") == b"old"  # the object is replaced whole or not at all
+            assert sorted(path.name for path in (folder / "thumbs").iterdir()) == ["abc.jpg"]  # no .part
+            filler.unlink()
+            storage.put("thumbs/abc.jpg", b"new" * 4096, "image/jpeg")
+            assert storage.get("thumbs/abc.jpg") == b"new" * 4096
+    except MountRefused as exc:
+        pytest.skip(f"cannot mount a small tmpfs here: {exc}")
 
 
 def test_sigv4_matches_the_aws_documentation_example() -> None:
