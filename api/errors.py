@@ -5,16 +5,21 @@ Only known error types are mapped; anything else is a bug and stays a 500 (logge
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from core.db import is_unavailable
 from core.errors import DomainError, ErrorKind
 from core.kit.request_id import HEADER, current_request_id
+
+log = logging.getLogger("zhcg.api")
 
 STATUS_BY_KIND: dict[ErrorKind, int] = {
     ErrorKind.INVALID: 422,
@@ -25,6 +30,12 @@ STATUS_BY_KIND: dict[ErrorKind, int] = {
     ErrorKind.UNAVAILABLE: 503,
     ErrorKind.RATE_LIMITED: 429,
 }
+
+# Codes whose status says more than their kind's: the photo disk is full (507 Insufficient Storage,
+# a server-side condition the client cannot fix by changing its request).
+STATUS_BY_CODE: dict[str, int] = {"storage_full": 507}
+
+DATABASE_RETRY_AFTER_S = 5
 
 HTTP_CODES: dict[int, tuple[str, str]] = {
     400: ("bad_request", "请求格式不正确"),
@@ -71,6 +82,45 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     503: {"model": Problem, "description": "服务暂不可用"},
 }
 
+# The other problems a route may answer, documented per route with ``problem_responses(...)`` (the
+# OpenAPI document lists every status a route can give; tests/api/test_openapi_fuzz.py holds it to that).
+PROBLEM_DESCRIPTIONS: dict[int, str] = {
+    400: "请求体无法解析（bad_request，如非 UTF-8 的 JSON）",
+    401: "未登录或登录已失效（code 说明原因）",
+    403: "没有权限执行此操作（code 说明原因）",
+    404: "资源不存在或无权查看（code 说明原因）",
+    409: "与当前状态冲突（code 说明原因）",
+    429: "请求过于频繁（code 说明原因，见 Retry-After）",
+    507: "照片存储空间已满（storage_full），稍后再试",
+}
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entries for these problem statuses (the Problem schema, a generic text)."""
+    return {status: {"model": Problem, "description": PROBLEM_DESCRIPTIONS[status]} for status in statuses}
+
+
+# A route that reads a JSON body, and one that needs a signed-in caller.
+BODY_RESPONSES = problem_responses(400)
+AUTH_RESPONSES = problem_responses(401, 403)
+
+PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+
+
+def json_problems(responses: dict[int | str, dict[str, Any]]) -> dict[int | str, dict[str, Any]]:
+    """The same problem entries for a route whose own answer is not JSON (PDF, HTML, plain text).
+
+    FastAPI documents a ``model`` under the route's media type; problems are always JSON, so they are
+    spelled out as ``application/json`` content instead (Problem is in the document's components,
+    registered by the routes that use it as a model)."""
+    return {
+        status: {
+            "description": entry["description"],
+            "content": {"application/json": {"schema": PROBLEM_REF}},
+        }
+        for status, entry in responses.items()
+    }
+
 
 def problem(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
     return JSONResponse({"code": code, "message": message, **extra}, status_code=status)
@@ -79,7 +129,8 @@ def problem(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
 async def domain_error_handler(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DomainError)
     extra = {"details": exc.details} if exc.details else {}
-    response = problem(STATUS_BY_KIND[exc.kind], exc.code, exc.message, **extra)
+    status = STATUS_BY_CODE.get(exc.code) or STATUS_BY_KIND[exc.kind]
+    response = problem(status, exc.code, exc.message, **extra)
     retry_after = exc.details.get("retry_after")
     if exc.kind is ErrorKind.RATE_LIMITED and isinstance(retry_after, int):
         response.headers["Retry-After"] = str(retry_after)
@@ -109,6 +160,19 @@ async def http_error_handler(_: Request, exc: Exception) -> JSONResponse:
     return problem(exc.status_code, code, message)
 
 
+async def database_error_handler(_: Request, exc: Exception) -> JSONResponse:
+    """The database cannot be reached (down, restarting, connection lost): a 503 the client may retry,
+    logged as one line. Any other database error is a bug: raised on, to be answered and logged with
+    its traceback as a 500 by ``internal_error_handler``."""
+    assert isinstance(exc, DBAPIError)
+    if not is_unavailable(exc):
+        raise exc
+    log.warning("database unavailable: %s: %s", type(exc.orig).__name__, str(exc.orig).strip()[:300])
+    response = problem(503, "database_unavailable", "数据库暂时不可用，请稍后再试")
+    response.headers["Retry-After"] = str(DATABASE_RETRY_AFTER_S)
+    return response
+
+
 async def internal_error_handler(_: Request, exc: Exception) -> JSONResponse:
     """Only shapes the answer of a bug as a JSON problem; Starlette still re-raises it, so it is
     logged with its traceback as the 500 it is (nothing is hidden as a 4xx). The answer is sent
@@ -122,5 +186,6 @@ async def internal_error_handler(_: Request, exc: Exception) -> JSONResponse:
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, internal_error_handler)
     app.add_exception_handler(DomainError, domain_error_handler)
+    app.add_exception_handler(DBAPIError, database_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(StarletteHTTPException, http_error_handler)

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, Response
 
 from api.deps import CitizenDep, SessionDep, SettingsDep, StaffDep
-from api.errors import PROBLEM_RESPONSES, Problem
+from api.errors import AUTH_RESPONSES, BODY_RESPONSES, PROBLEM_RESPONSES, Problem, problem_responses
 from core.citizens import service as citizens_service
 from core.citizens.errors import CodeRejected
 from core.citizens.schemas import (
@@ -56,7 +56,10 @@ def _no_store(response: Response) -> None:
     "/auth/sms-code",
     response_model=SmsCodeSent,
     summary="获取短信登录验证码",
-    responses={429: {"model": Problem, "description": "发送过于频繁（sms_rate_limited，见 Retry-After）"}},
+    responses={
+        **BODY_RESPONSES,
+        429: {"model": Problem, "description": "发送过于频繁（sms_rate_limited，见 Retry-After）"},
+    },
 )
 def send_sms_code(
     body: SmsCodeRequest,
@@ -71,7 +74,12 @@ def send_sms_code(
     )
 
 
-@router.post("/auth/phone", response_model=CitizenToken, summary="手机号 + 验证码登录（首次登录自动注册）")
+@router.post(
+    "/auth/phone",
+    response_model=CitizenToken,
+    summary="手机号 + 验证码登录（首次登录自动注册）",
+    responses={**BODY_RESPONSES, **problem_responses(403)},
+)
 def phone_login(
     body: PhoneLogin, response: Response, session: SessionDep, settings: SettingsDep
 ) -> CitizenToken:
@@ -91,6 +99,7 @@ def phone_login(
     response_model=CitizenToken,
     summary="微信小程序登录（wx.login 凭证，首次登录自动注册）",
     responses={
+        **BODY_RESPONSES,
         403: {"model": Problem, "description": "微信账号存在风险（wechat_user_blocked）或账号停用"},
         429: {"model": Problem, "description": "微信登录过于频繁（wechat_rate_limited）"},
         503: {
@@ -111,7 +120,11 @@ def wechat_login(
     "/auth/wechat/bind-phone",
     response_model=CitizenToken,
     summary="微信登录的市民绑定手机号（短信验证码；该手机号已有账号时合并到该账号）",
-    responses={409: {"model": Problem, "description": "手机号已绑定其他微信账号，或本账号已绑定其他手机号"}},
+    responses={
+        **BODY_RESPONSES,
+        **AUTH_RESPONSES,
+        409: {"model": Problem, "description": "手机号已绑定其他微信账号，或本账号已绑定其他手机号"},
+    },
 )
 def wechat_bind_phone(
     body: BindPhone, response: Response, citizen: CitizenDep, session: SessionDep, settings: SettingsDep
@@ -127,12 +140,17 @@ def wechat_bind_phone(
     return token
 
 
-@router.get("/me", response_model=CitizenOut, summary="当前市民")
+@router.get("/me", response_model=CitizenOut, summary="当前市民", responses=AUTH_RESPONSES)
 def citizen_me(citizen: CitizenDep) -> CitizenOut:
     return citizens_service.citizen_out(citizen)
 
 
-@staff_router.post("/auth/login", response_model=StaffToken, summary="工作人员登录")
+@staff_router.post(
+    "/auth/login",
+    response_model=StaffToken,
+    summary="工作人员登录",
+    responses={**BODY_RESPONSES, **problem_responses(429)},
+)
 def staff_login(
     body: StaffLogin, request: Request, response: Response, session: SessionDep, settings: SettingsDep
 ) -> StaffToken:
@@ -148,6 +166,6 @@ def staff_login(
     return token
 
 
-@staff_router.get("/me", response_model=StaffProfile, summary="当前工作人员")
+@staff_router.get("/me", response_model=StaffProfile, summary="当前工作人员", responses=AUTH_RESPONSES)
 def staff_me(staff: StaffDep, session: SessionDep) -> StaffProfile:
     return staff_auth.profile(session, staff)

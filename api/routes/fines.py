@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from api.deps import SessionDep
-from api.errors import PROBLEM_RESPONSES
+from api.errors import PROBLEM_RESPONSES, problem_responses
 from core.kit.clock import utcnow
 from payments.fines import service as fines_service
 from payments.fines.errors import FineNotFound
@@ -16,7 +16,12 @@ from payments.fines.schemas import FineOut
 router = APIRouter(prefix="/api/v1/fines", tags=["fines"], responses=PROBLEM_RESPONSES)
 
 
-@router.get("/lookup", response_model=FineOut, summary="按决定书编号和当事人姓名查询罚款")
+@router.get(
+    "/lookup",
+    response_model=FineOut,
+    summary="按决定书编号和当事人姓名查询罚款",
+    responses=problem_responses(404, 429),
+)
 def lookup_fine(
     request: Request,
     response: Response,

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 
 from api.deps import SessionDep, SettingsDep
+from api.routes.payments import WECHAT_FAIL
 from core.kit.clock import utcnow
 from payments.gateways import wechatpay_client
 from payments.providers import ProviderError
@@ -31,7 +32,16 @@ def _fail(status: int, message: str) -> JSONResponse:
     return JSONResponse({"code": "FAIL", "message": message}, status_code=status)
 
 
-@router.post("/wechat/refund", status_code=204, summary="微信支付退款结果通知", include_in_schema=False)
+@router.post(
+    "/wechat/refund",
+    status_code=204,
+    summary="微信支付退款结果通知",
+    responses={
+        204: {"description": "已接收（已处理、忽略或重复）"},
+        400: {"description": '{"code": "FAIL"}：验签或核对失败，微信将重试', **WECHAT_FAIL},
+        503: {"description": '{"code": "FAIL"}：未配置微信支付', **WECHAT_FAIL},
+    },
+)
 def wechat_refund_notify(
     request: Request, body: Annotated[bytes, Depends(raw_body)], session: SessionDep, settings: SettingsDep
 ) -> Response:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Depends, Header, Path, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from api.deps import SessionDep, SettingsDep
-from api.errors import PROBLEM_RESPONSES
+from api.errors import BODY_RESPONSES, PROBLEM_RESPONSES, Problem, json_problems, problem_responses
 from core.auth.service import NotAuthenticated, principal_for
 from core.errors import DomainError, Forbidden
 from core.kit.clock import utcnow
@@ -21,6 +21,24 @@ from payments.orders import service as orders_service
 from payments.orders.schemas import PayerText, PaymentIn, PaymentOrderOut, PaymentStatusOut
 
 router = APIRouter(tags=["payments"], responses=PROBLEM_RESPONSES)
+
+# The providers' notifications are answered in their own formats (WeChat Pay: 204 or a JSON
+# ``{"code": "FAIL", ...}``; Alipay: the plain text ``success`` or ``fail``); a provider that is not
+# configured here is a 503 problem.
+WECHAT_FAIL: dict[str, Any] = {
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["code", "message"],
+                "properties": {"code": {"type": "string", "enum": ["FAIL"]}, "message": {"type": "string"}},
+            }
+        }
+    }
+}
+NOT_CONFIGURED: dict[int | str, dict[str, Any]] = {
+    503: {"model": Problem, "description": "未配置该支付渠道（provider_not_configured）"}
+}
 
 IDEMPOTENCY_KEY = r"^[!-~]{1,128}$"
 OUT_TRADE_NO = Annotated[str, Path(pattern=r"^[0-9A-Za-z]{1,32}$", description="支付订单号")]
@@ -58,9 +76,14 @@ def _optional_citizen(request: Request, session: SessionDep, settings: SettingsD
     response_model=PaymentOrderOut,
     summary="为罚款决定书创建支付订单（微信支付 / 支付宝）",
     responses={
-        404: {"description": "决定书不存在或当事人不符（fine_not_found）"},
-        409: {"description": "已缴纳、不可缴款或正在创建订单（payment_in_progress，可重试）"},
-        429: {"description": "查询过于频繁"},
+        **BODY_RESPONSES,
+        **problem_responses(401, 403),
+        404: {"model": Problem, "description": "决定书不存在或当事人不符（fine_not_found）"},
+        409: {
+            "model": Problem,
+            "description": "已缴纳、不可缴款或正在创建订单（payment_in_progress，可重试）",
+        },
+        429: {"model": Problem, "description": "查询过于频繁"},
     },
 )
 def create_payment(
@@ -116,7 +139,7 @@ def create_payment(
     "/api/v1/payments/{out_trade_no}",
     response_model=PaymentStatusOut,
     summary="查询支付订单状态",
-    responses={404: {"description": "订单不存在（payment_not_found）"}},
+    responses={404: {"model": Problem, "description": "订单不存在（payment_not_found）"}},
 )
 def payment_status(response: Response, session: SessionDep, out_trade_no: OUT_TRADE_NO) -> PaymentStatusOut:
     status = orders_service.order_status(session, out_trade_no=out_trade_no)
@@ -130,7 +153,8 @@ def payment_status(response: Response, session: SessionDep, out_trade_no: OUT_TR
     status_code=204,
     responses={
         204: {"description": "已接收"},
-        400: {"description": '{"code": "FAIL"}：验签或核对失败，微信将重试'},
+        400: {"description": '{"code": "FAIL"}：验签或核对失败，微信将重试', **WECHAT_FAIL},
+        **NOT_CONFIGURED,
     },
 )
 def wechat_notify(request: Request, session: SessionDep, settings: SettingsDep, body: RawBody) -> Response:
@@ -152,7 +176,17 @@ def wechat_notify(request: Request, session: SessionDep, settings: SettingsDep, 
     "/api/v1/payments/notify/alipay",
     summary="支付宝异步通知",
     response_class=PlainTextResponse,
-    responses={200: {"description": "success"}, 400: {"description": "fail：验签或核对失败，支付宝将重试"}},
+    responses={
+        200: {
+            "description": "success：已接收",
+            "content": {"text/plain": {"schema": {"type": "string", "enum": [NOTIFY_ANSWER]}}},
+        },
+        400: {
+            "description": "fail：验签或核对失败，支付宝将重试",
+            "content": {"text/plain": {"schema": {"type": "string", "enum": ["fail"]}}},
+        },
+        **json_problems({**PROBLEM_RESPONSES, **NOT_CONFIGURED}),
+    },
 )
 def alipay_notify(
     request: Request, session: SessionDep, settings: SettingsDep, body: RawBody

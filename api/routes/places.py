@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Path, Query
 
 from api.deps import SessionDep, SettingsDep
-from api.errors import PROBLEM_RESPONSES
+from api.errors import BODY_RESPONSES, PROBLEM_RESPONSES, Problem, problem_responses
 from core.geo.coords import CoordSystem
 from core.kit.clock import utcnow
 from core.kit.text import CODE_PATTERN
@@ -49,7 +49,7 @@ def nearest_places(
     return PlaceList(items=items)
 
 
-@router.get("/{code}", response_model=PlaceOut, summary="一个公厕或停车场")
+@router.get("/{code}", response_model=PlaceOut, summary="一个公厕或停车场", responses=problem_responses(404))
 def get_place(
     session: SessionDep,
     settings: SettingsDep,
@@ -73,7 +73,17 @@ def get_place(
     )
 
 
-@router.put("/{code}/availability", response_model=PlaceOut, summary="停车场运营方上报空余车位")
+@router.put(
+    "/{code}/availability",
+    response_model=PlaceOut,
+    summary="停车场运营方上报空余车位",
+    responses={
+        **BODY_RESPONSES,
+        **problem_responses(404),
+        401: {"model": Problem, "description": "接口密钥无效或缺失（invalid_api_key）"},
+        403: {"model": Problem, "description": "该停车场不属于此运营方（not_your_place）"},
+    },
+)
 def push_availability(
     session: SessionDep,
     settings: SettingsDep,

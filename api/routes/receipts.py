@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse
 from sqlmodel import Session
 
 from api.deps import CitizenDep, SessionDep, SettingsDep
-from api.errors import PROBLEM_RESPONSES, Problem
+from api.errors import AUTH_RESPONSES, PROBLEM_RESPONSES, Problem, json_problems
 from core.auth.service import NotAuthenticated, principal_for
 from core.models import Citizen
 from core.settings import Settings
@@ -95,7 +95,10 @@ def receipt_pdf(receipt: ReceiptDep) -> Response:
 @router.get(
     "/payments/{out_trade_no}/receipt.html",
     response_class=HTMLResponse,
-    responses={200: {"content": {"text/html": {}}, "description": "可打印的电子缴款凭证"}, **NOT_FOUND},
+    responses={
+        200: {"content": {"text/html": {}}, "description": "可打印的电子缴款凭证"},
+        **json_problems({**PROBLEM_RESPONSES, **NOT_FOUND}),
+    },
     summary="查看可打印的电子缴款凭证",
 )
 def receipt_html(receipt: ReceiptDep) -> HTMLResponse:
@@ -105,7 +108,7 @@ def receipt_html(receipt: ReceiptDep) -> HTMLResponse:
 @router.get(
     "/me/payments",
     response_model=PaymentHistoryPage,
-    responses={401: {"model": Problem, "description": "未登录"}},
+    responses=AUTH_RESPONSES,
     summary="我的缴费记录（新的在前）",
 )
 def my_payments(

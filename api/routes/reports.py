@@ -8,7 +8,7 @@ from fastapi import APIRouter, Header, Path, Query, Response
 from pydantic import BaseModel, Field
 
 from api.deps import CitizenDep, SessionDep, SettingsDep
-from api.errors import PROBLEM_RESPONSES
+from api.errors import AUTH_RESPONSES, BODY_RESPONSES, PROBLEM_RESPONSES, problem_responses
 from core.cases import follow, intake, repository
 from core.cases.errors import CaseNotFound
 from core.cases.schemas import CategoryNode, CitizenCaseSummary, CitizenCaseView
@@ -54,7 +54,18 @@ def categories(session: SessionDep) -> list[CategoryNode]:
     return category_tree(session)
 
 
-@router.post("/reports", response_model=CitizenCaseView, status_code=201, summary="上报问题")
+@router.post(
+    "/reports",
+    response_model=CitizenCaseView,
+    status_code=201,
+    summary="上报问题",
+    responses={
+        200: {"model": CitizenCaseView, "description": "同一 Idempotency-Key 的重试：已有的上报"},
+        **BODY_RESPONSES,
+        **AUTH_RESPONSES,
+        **problem_responses(429),
+    },
+)
 def report(
     body: ReportBody,
     response: Response,
@@ -95,7 +106,9 @@ def report(
     )
 
 
-@router.get("/reports/mine", response_model=Page[CitizenCaseSummary], summary="我的上报")
+@router.get(
+    "/reports/mine", response_model=Page[CitizenCaseSummary], summary="我的上报", responses=AUTH_RESPONSES
+)
 def my_reports(
     session: SessionDep,
     citizen: CitizenDep,
@@ -107,7 +120,12 @@ def my_reports(
     return Page(items=citizen_summaries(session, cases), total=total)
 
 
-@router.get("/reports/following", response_model=Page[CitizenCaseSummary], summary="我关注的问题")
+@router.get(
+    "/reports/following",
+    response_model=Page[CitizenCaseSummary],
+    summary="我关注的问题",
+    responses=AUTH_RESPONSES,
+)
 def following(
     session: SessionDep,
     citizen: CitizenDep,
@@ -119,7 +137,12 @@ def following(
     return Page(items=citizen_summaries(session, cases), total=total)
 
 
-@router.get("/reports/{case_no}", response_model=CitizenCaseView, summary="案件进度")
+@router.get(
+    "/reports/{case_no}",
+    response_model=CitizenCaseView,
+    summary="案件进度",
+    responses={**AUTH_RESPONSES, **problem_responses(404)},
+)
 def report_detail(
     case_no: CaseNo, session: SessionDep, settings: SettingsDep, citizen: CitizenDep
 ) -> CitizenCaseView:
@@ -129,7 +152,16 @@ def report_detail(
     return citizen_view(session, settings, case)
 
 
-@router.post("/reports/{case_no}/follow", response_model=CitizenCaseView, summary="我也遇到（关注该问题）")
+@router.post(
+    "/reports/{case_no}/follow",
+    response_model=CitizenCaseView,
+    summary="我也遇到（关注该问题）",
+    responses={
+        201: {"model": CitizenCaseView, "description": "已关注（新关注）"},
+        **AUTH_RESPONSES,
+        **problem_responses(404),
+    },
+)
 def follow_case(
     case_no: CaseNo, response: Response, session: SessionDep, settings: SettingsDep, citizen: CitizenDep
 ) -> CitizenCaseView:
@@ -138,13 +170,23 @@ def follow_case(
     return citizen_view(session, settings, case)
 
 
-@router.delete("/reports/{case_no}/follow", status_code=204, summary="取消关注")
+@router.delete(
+    "/reports/{case_no}/follow",
+    status_code=204,
+    summary="取消关注",
+    responses={**AUTH_RESPONSES, **problem_responses(404)},
+)
 def unfollow_case(case_no: CaseNo, session: SessionDep, citizen: CitizenDep) -> Response:
     follow.unfollow(session, citizen=citizen, case_no=case_no)
     return Response(status_code=204)
 
 
-@router.post("/reports/{case_no}/rating", response_model=CitizenCaseView, summary="评价办理结果")
+@router.post(
+    "/reports/{case_no}/rating",
+    response_model=CitizenCaseView,
+    summary="评价办理结果",
+    responses={**BODY_RESPONSES, **AUTH_RESPONSES, **problem_responses(404, 409)},
+)
 def rate(
     case_no: CaseNo, body: RatingBody, session: SessionDep, settings: SettingsDep, citizen: CitizenDep
 ) -> CitizenCaseView:

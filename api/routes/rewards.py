@@ -8,7 +8,7 @@ from fastapi import APIRouter, Header, Path, Query, Response
 from pydantic import BaseModel, Field
 
 from api.deps import CitizenDep, SessionDep, StaffDep
-from api.errors import PROBLEM_RESPONSES
+from api.errors import AUTH_RESPONSES, BODY_RESPONSES, PROBLEM_RESPONSES, problem_responses
 from api.routes.reports import IDEMPOTENCY_KEY_PATTERN, Page
 from core.kit.text import CODE_PATTERN, INT32_MAX
 from core.models.rewards import Redemption, RewardEntry, RewardReason
@@ -17,7 +17,11 @@ from core.rewards import service as rewards
 from core.rewards.schemas import Balance, CatalogueItem, LedgerLine, RedemptionView
 
 router = APIRouter(prefix="/api/v1/rewards", tags=["rewards"], responses=PROBLEM_RESPONSES)
-staff_router = APIRouter(prefix="/api/v1/staff/redemptions", tags=["staff"], responses=PROBLEM_RESPONSES)
+staff_router = APIRouter(
+    prefix="/api/v1/staff/redemptions",
+    tags=["staff"],
+    responses={**PROBLEM_RESPONSES, **AUTH_RESPONSES, **problem_responses(404, 409)},
+)
 
 REASON_LABELS = {
     RewardReason.REPORT_REGISTERED: "上报问题被立案",
@@ -54,13 +58,13 @@ def _view(session: SessionDep, redemption: Redemption) -> RedemptionView:
     )
 
 
-@router.get("/balance", response_model=Balance, summary="积分余额")
+@router.get("/balance", response_model=Balance, summary="积分余额", responses=AUTH_RESPONSES)
 def balance(session: SessionDep, citizen: CitizenDep) -> Balance:
     assert citizen.id is not None
     return Balance(balance=repository.balance(session, citizen.id))
 
 
-@router.get("/ledger", response_model=Page[LedgerLine], summary="积分明细")
+@router.get("/ledger", response_model=Page[LedgerLine], summary="积分明细", responses=AUTH_RESPONSES)
 def ledger(
     session: SessionDep,
     citizen: CitizenDep,
@@ -82,7 +86,18 @@ def items(session: SessionDep) -> list[CatalogueItem]:
     ]
 
 
-@router.post("/redemptions", response_model=RedemptionView, status_code=201, summary="兑换")
+@router.post(
+    "/redemptions",
+    response_model=RedemptionView,
+    status_code=201,
+    summary="兑换",
+    responses={
+        200: {"model": RedemptionView, "description": "同一 Idempotency-Key 的重试：已有的兑换"},
+        **BODY_RESPONSES,
+        **AUTH_RESPONSES,
+        **problem_responses(404, 409),
+    },
+)
 def redeem(
     body: RedeemBody,
     response: Response,
@@ -98,7 +113,7 @@ def redeem(
     return _view(session, redemption)
 
 
-@router.get("/redemptions", response_model=list[RedemptionView], summary="我的兑换")
+@router.get("/redemptions", response_model=list[RedemptionView], summary="我的兑换", responses=AUTH_RESPONSES)
 def my_redemptions(session: SessionDep, citizen: CitizenDep) -> list[RedemptionView]:
     assert citizen.id is not None
     return [_view(session, r) for r in repository.redemptions_of(session, citizen.id)]

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from api.deps import SessionDep, SettingsDep, StaffDep
-from api.errors import PROBLEM_RESPONSES
+from api.errors import AUTH_RESPONSES, BODY_RESPONSES, PROBLEM_RESPONSES, problem_responses
 from api.routes.reports import CaseNo, Page, ReportBody
 from core.audit.cases import record_case_action
 from core.cases import intake
@@ -24,7 +24,7 @@ from core.kit.text import CODE_PATTERN, CleanStr, DbId
 from core.models import Priority
 from core.staff import service as staff_service
 
-router = APIRouter(prefix="/api/v1/staff", tags=["staff"], responses=PROBLEM_RESPONSES)
+router = APIRouter(prefix="/api/v1/staff", tags=["staff"], responses={**PROBLEM_RESPONSES, **AUTH_RESPONSES})
 
 
 class ActionBody(BaseModel):
@@ -63,7 +63,12 @@ def cases(
     return Page(items=staff_summaries(session, rows), total=total)
 
 
-@router.get("/cases/{case_no}", response_model=StaffCaseView, summary="案件详情与历史")
+@router.get(
+    "/cases/{case_no}",
+    response_model=StaffCaseView,
+    summary="案件详情与历史",
+    responses=problem_responses(404),
+)
 def case_detail(
     case_no: CaseNo, session: SessionDep, settings: SettingsDep, staff: StaffDep
 ) -> StaffCaseView:
@@ -73,7 +78,12 @@ def case_detail(
     return staff_view(session, settings, case, staff)
 
 
-@router.post("/cases/{case_no}/actions/{action}", response_model=StaffCaseView, summary="办理案件")
+@router.post(
+    "/cases/{case_no}/actions/{action}",
+    response_model=StaffCaseView,
+    summary="办理案件",
+    responses={**BODY_RESPONSES, **problem_responses(404, 409)},
+)
 def act(
     case_no: CaseNo,
     action: Action,
@@ -111,7 +121,9 @@ def act(
     return staff_view(session, settings, case, staff)
 
 
-@router.post("/reports", response_model=StaffCaseView, status_code=201, summary="监督员上报")
+@router.post(
+    "/reports", response_model=StaffCaseView, status_code=201, summary="监督员上报", responses=BODY_RESPONSES
+)
 def supervisor_report(
     body: ReportBody, session: SessionDep, settings: SettingsDep, staff: StaffDep
 ) -> StaffCaseView:
@@ -128,7 +140,7 @@ def supervisor_report(
     return staff_view(session, settings, case, staff)
 
 
-@router.put("/me/duty", summary="上下岗与位置（监督员）")
+@router.put("/me/duty", summary="上下岗与位置（监督员）", responses=BODY_RESPONSES)
 def duty(body: DutyBody, session: SessionDep, staff: StaffDep) -> dict[str, bool]:
     staff_service.set_duty(session, staff, on_duty=body.on_duty, lng=body.lng, lat=body.lat)
     return {"on_duty": body.on_duty}

@@ -14,13 +14,15 @@ from fastapi import APIRouter, Body
 from pydantic import BaseModel, Field
 
 from api.deps import CitizenDep, SessionDep, SettingsDep
-from api.errors import PROBLEM_RESPONSES
+from api.errors import AUTH_RESPONSES, BODY_RESPONSES, PROBLEM_RESPONSES, Problem
 from core.errors import Conflict, Invalid
 from core.settings import Settings
 from core.wechat import consents
 from core.wechat.consents import Choice
 
-router = APIRouter(prefix="/api/v1/wechat/subscriptions", tags=["wechat"], responses=PROBLEM_RESPONSES)
+router = APIRouter(
+    prefix="/api/v1/wechat/subscriptions", tags=["wechat"], responses={**PROBLEM_RESPONSES, **AUTH_RESPONSES}
+)
 
 # Most useful first: what a citizen most wants to hear about their report.
 EVENT_ORDER = (
@@ -72,7 +74,13 @@ def subscriptions(session: SessionDep, settings: SettingsDep, citizen: CitizenDe
 
 
 @router.post(
-    "", response_model=Subscriptions, summary="记录用户的订阅选择（wx.requestSubscribeMessage 的结果）"
+    "",
+    response_model=Subscriptions,
+    summary="记录用户的订阅选择（wx.requestSubscribeMessage 的结果）",
+    responses={
+        **BODY_RESPONSES,
+        409: {"model": Problem, "description": "未使用微信登录，不能订阅（wechat_not_bound）"},
+    },
 )
 def record(
     session: SessionDep,

@@ -15,7 +15,7 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from api.deps import PrincipalDep, SessionDep, SettingsDep
-from api.errors import PROBLEM_RESPONSES
+from api.errors import PROBLEM_RESPONSES, problem_responses
 from core.cases.photos import Variant, photo_bytes
 from core.kit.text import CODE_PATTERN
 from core.uploads import service as uploads
@@ -23,7 +23,10 @@ from core.uploads.errors import UploadEmpty, UploadNoFile, UploadTooLarge
 from core.uploads.schemas import UploadOut
 from core.uploads.storage import storage_for
 
-router = APIRouter(prefix="/api/v1/uploads", tags=["uploads"], responses=PROBLEM_RESPONSES)
+# Every route needs a signed-in citizen or staff member (any of them: no 403).
+router = APIRouter(
+    prefix="/api/v1/uploads", tags=["uploads"], responses={**PROBLEM_RESPONSES, **problem_responses(401)}
+)
 
 FIELD = "file"
 ENVELOPE_BYTES = 64 * 1024  # multipart boundaries, part headers and a few small fields
@@ -100,9 +103,10 @@ PhotoDep = Annotated[bytes, Depends(read_photo)]
         "上传一张照片（multipart/form-data，字段 file）。原图私有保存，系统随后生成去除元数据、"
         "自动摆正的展示图和缩略图（status 由 pending 变为 ready）。返回照片自带的拍摄位置和时间，"
         "供客户端建议填写。错误码：upload_no_file、upload_empty、upload_too_large、upload_not_image、"
-        "upload_corrupt、upload_too_many_pixels。"
+        "upload_corrupt、upload_too_many_pixels；存储空间已满时 507 storage_full。"
     ),
     openapi_extra=MULTIPART_BODY,
+    responses=problem_responses(507),
 )
 def create_upload(
     session: SessionDep, settings: SettingsDep, principal: PrincipalDep, photo: PhotoDep
@@ -117,7 +121,9 @@ def create_upload(
     return UploadOut.of(received.upload, received.exif)
 
 
-@router.get("/{upload_id}", response_model=UploadOut, summary="查询照片处理状态")
+@router.get(
+    "/{upload_id}", response_model=UploadOut, summary="查询照片处理状态", responses=problem_responses(404)
+)
 def get_upload(
     session: SessionDep,
     principal: PrincipalDep,
@@ -130,7 +136,7 @@ def get_upload(
     "/{upload_id}/{variant}",
     summary="查看照片（显示图或缩略图，已去除元数据）",
     response_class=Response,
-    responses={200: {"content": {"image/jpeg": {}}}},
+    responses={200: {"content": {"image/jpeg": {}}}, **problem_responses(404)},
 )
 def photo(
     upload_id: Annotated[str, Path(pattern=CODE_PATTERN, description="照片编号")],
