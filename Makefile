@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test install services browser lint typecheck importlint pytest miniprogram bench clean
+.PHONY: run test install services browser lint typecheck importlint pytest miniprogram deploy-check bench clean
 
 $(STAMP): pyproject.toml
 	PYTHON=$(PYTHON) bash scripts/venv.sh
@@ -20,8 +20,8 @@ run: install
 	ZHCG_PAYMENTS__SANDBOX=$${ZHCG_PAYMENTS__SANDBOX:-true} $(BIN)/zhcg serve --host 127.0.0.1 --port 8000
 
 ## make test: lint, types, layer contracts, pytest on SQLite and on PostgreSQL (with Redis and Chromium),
-## then the mini-program's jest tests
-test: install services browser lint typecheck importlint pytest miniprogram
+## then the mini-program's jest tests and the production layout's checks
+test: install services browser lint typecheck importlint pytest miniprogram deploy-check
 
 services:
 	bash scripts/services.sh
@@ -46,6 +46,11 @@ pytest: install
 ## the mini-program's jest tests (Node from Debian if missing, packages from the npm registry)
 miniprogram: install
 	bash scripts/miniprogram.sh
+
+## deploy/ (systemd units, Procfile, nginx, settings file) still matches the code, and a pg_dump restores:
+## docs/deploy.md. nginx is unpacked from Debian's package into var/tools when not installed (not started).
+deploy-check: install
+	$(BIN)/python scripts/deploy_check.py --fetch-nginx var/tools
 
 bench: install
 	bash scripts/bench.sh

@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from api.docs import install_docs
 from api.errors import install_error_handlers
+from api.ratelimit import RateLimitMiddleware
 from api.routes import (
     auth,
     exchange,
@@ -45,6 +46,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = get_engine(settings)
+    if settings.ratelimit.enabled:
+        # Added before the access log, which therefore wraps it: refusals are logged and timed too.
+        app.add_middleware(RateLimitMiddleware, settings=settings)
     app.add_middleware(AccessLogMiddleware)
     install_error_handlers(app)
     install_docs(app)

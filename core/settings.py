@@ -82,6 +82,36 @@ class MetricsSettings(BaseModel):
         return tuple(ip_network(item.strip(), strict=False) for item in self.allow.split(",") if item.strip())
 
 
+class RateLimitSettings(BaseModel):
+    """Per-client limits of the public API (docs/operations.md "Rate limits"): requests per minute per
+    signed-in account, known API key or client address, by group. Feature limits (reports, SMS codes,
+    fine lookups, Open311 keys per hour) apply on top. Counted in Redis when ``ZHCG_REDIS__URL`` is set
+    (shared by every API process), else in each process."""
+
+    enabled: bool = True
+    reads_per_minute: int = Field(default=300, gt=0)  # GET / HEAD / OPTIONS
+    writes_per_minute: int = Field(default=60, gt=0)  # POST / PUT / PATCH / DELETE
+    logins_per_minute: int = Field(default=20, gt=0)  # SMS codes, logins (API and console)
+    # Reverse proxies (comma-separated addresses or networks) whose X-Forwarded-For is believed. The
+    # socket peer of a request from anywhere else is the client. (uvicorn itself already applies
+    # X-Forwarded-For from 127.0.0.1 and ::1, its FORWARDED_ALLOW_IPS default.)
+    trusted_proxies: str = ""
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _valid_networks(cls, value: str) -> str:
+        for item in value.split(","):
+            if item.strip():
+                ip_network(item.strip(), strict=False)  # ValueError names the bad entry
+        return value
+
+    @property
+    def trusted_networks(self) -> tuple[IPv4Network | IPv6Network, ...]:
+        return tuple(
+            ip_network(item.strip(), strict=False) for item in self.trusted_proxies.split(",") if item.strip()
+        )
+
+
 class DbSettings(BaseModel):
     url: str = "sqlite:///var/zhcg.db"
     echo: bool = False
@@ -472,6 +502,7 @@ class Settings(BaseSettings):
     evaluation: EvaluationSettings = Field(default_factory=EvaluationSettings)
     gov12345: Gov12345Settings = Field(default_factory=Gov12345Settings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    ratelimit: RateLimitSettings = Field(default_factory=RateLimitSettings)
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Self:

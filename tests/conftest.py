@@ -29,6 +29,10 @@ TMP_ROOT = Path(os.environ.get("ZHCG_TEST_TMP", "/tmp")) / f"zhcg-test-{RUN_ID}"
 os.environ["ZHCG_ENVIRONMENT"] = "test"
 os.environ["ZHCG_APP__SECRET_KEY"] = secrets.token_urlsafe(32)
 os.environ.pop("ZHCG_REDIS__URL", None)
+# Per-client rate limits stay on (every API request goes through them) but far above what a test sends
+# from its one client; tests/api/test_rate_limits.py sets its own.
+for _group in ("READS", "WRITES", "LOGINS"):
+    os.environ[f"ZHCG_RATELIMIT__{_group}_PER_MINUTE"] = "1000000"
 
 
 def database_url(name: str) -> str:
