@@ -3,10 +3,12 @@
 - ``zhcg_http_request_duration_seconds{method,route,status}``: a histogram per process, observed by
   the access log middleware. ``route`` is the route template (``/api/v1/reports/{case_no}``), never
   the raw path, and ``status`` the class (``2xx``), so the number of series stays bounded.
+- ``zhcg_rate_limited_requests_total{group}``: requests this process refused with 429 ``rate_limited``.
 - Read on scrape, the same for every process (reused for ``ZHCG_METRICS__CACHE_S``):
   ``zhcg_cases_overdue{status}``, ``zhcg_payment_notifications_24h{channel,verdict}``,
   ``zhcg_queue_jobs{queue,state}`` (RQ: queued, started, scheduled, deferred, failed — ``failed`` is the
-  jobs that used up their retries), ``zhcg_redis_up`` and ``zhcg_database_up``.
+  jobs that used up their retries), ``zhcg_redis_up`` and ``zhcg_database_up``; with Redis, the job
+  outbox backlog ``zhcg_job_outbox_jobs`` and ``zhcg_job_outbox_oldest_seconds`` (decision 0016).
 - prometheus-client's own ``process_*`` and ``python_*`` metrics of this process.
 """
 
@@ -22,7 +24,14 @@ from datetime import datetime, timedelta
 from ipaddress import ip_address
 from typing import Any
 
-from prometheus_client import REGISTRY, CollectorRegistry, Histogram, disable_created_metrics, generate_latest
+from prometheus_client import (
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
@@ -30,6 +39,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
+from core import jobs_outbox
 from core.errors import Forbidden, NotFound
 from core.jobs import JOBS
 from core.kit.clock import utcnow
@@ -56,6 +66,17 @@ REQUEST_SECONDS = Histogram(
     ["method", "route", "status"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
+
+
+RATE_LIMITED = Counter(
+    "zhcg_rate_limited_requests",
+    "Requests refused by the per-client rate limits (429 rate_limited), by limit group.",
+    ["group"],
+)
+
+
+def count_rate_limited(group: str) -> None:
+    RATE_LIMITED.labels(group=group).inc()
 
 
 def check_scrape_allowed(
@@ -106,6 +127,7 @@ class Snapshot:
     notifications: dict[tuple[str, str], int] = field(default_factory=dict)
     redis_up: bool | None = None  # None: no Redis configured (jobs run inline)
     queue_jobs: dict[tuple[str, str], int] = field(default_factory=dict)
+    outbox: tuple[int, float] | None = None  # jobs waiting for Redis, oldest age (s); None: no Redis
 
 
 # --- reads ------------------------------------------------------------------------------------
@@ -182,9 +204,12 @@ def read_snapshot(session: Session, settings: Settings, *, now: datetime) -> Sna
     database_up = True
     overdue: dict[str, int] = {}
     notifications: dict[tuple[str, str], int] = {}
+    outbox: tuple[int, float] | None = None
     try:
         overdue = count_overdue_cases(session)
         notifications = count_notifications(session, since=now - NOTIFICATION_WINDOW)
+        if settings.redis.url:  # the job outbox is only used with Redis (decision 0016)
+            outbox = jobs_outbox.backlog(session, now=now)
     except SQLAlchemyError as exc:
         log.warning("metrics: database not readable: %s", type(exc).__name__)
         session.rollback()
@@ -198,7 +223,7 @@ def read_snapshot(session: Session, settings: Settings, *, now: datetime) -> Sna
         except RedisError as exc:
             log.warning("metrics: Redis not readable: %s", type(exc).__name__)
             redis_up = False
-    return Snapshot(database_up, overdue, notifications, redis_up, queue_jobs)
+    return Snapshot(database_up, overdue, notifications, redis_up, queue_jobs, outbox)
 
 
 class SnapshotCache:
@@ -265,6 +290,15 @@ class SnapshotCollector(Collector):
         for (queue, state), count in sorted(snap.queue_jobs.items()):
             jobs.add_metric([queue, state], count)
         yield jobs
+        if snap.outbox is not None:
+            yield GaugeMetricFamily(
+                "zhcg_job_outbox_jobs", "Committed jobs not yet in Redis (the job outbox).", snap.outbox[0]
+            )
+            yield GaugeMetricFamily(
+                "zhcg_job_outbox_oldest_seconds",
+                "Age of the oldest job waiting in the job outbox (0 when it is empty).",
+                snap.outbox[1],
+            )
 
 
 def render(session: Session, settings: Settings) -> bytes:

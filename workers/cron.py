@@ -1,6 +1,15 @@
 """Periodic jobs: what runs when. ``python -m workers cron`` runs this loop; several cron processes
 may run at once (each slot is claimed with a Redis SET NX, so a job is enqueued once per slot).
 
+Each tick the loop also relays the job outbox (``core.jobs.relay_outbox``, decision 0016): jobs whose
+commit found Redis down are sent once it answers again. The cron process is the relay because it is
+the one process that already runs on a timer with Redis configured; several relays share the backlog
+(row claims with ``SKIP LOCKED``). A failing tick (Redis or the database down) is logged and the loop
+goes on, so the relay is there when Redis comes back.
+
+A periodic job runs under the request id ``cron-<job>-<slot>``, so its log lines and the jobs it
+enqueues can be told apart from every other run.
+
 Without Redis (the embedded default of ``make run``) ``zhcg serve`` starts ``start_embedded``: one
 daemon thread in the web process that runs each periodic job inline once per slot, so payments are
 still polled, overdue cases marked and notifications swept on a single machine."""
@@ -11,8 +20,11 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 
-from core.jobs import InlineDispatcher, PendingJob, RQDispatcher
+from core.db import get_engine
+from core.jobs import RELAY_MIN_AGE, InlineDispatcher, PendingJob, RQDispatcher, relay_outbox
+from core.kit.request_id import bound_request_id
 from core.settings import Settings
 from workers.queues import redis_connection
 
@@ -37,6 +49,10 @@ SCHEDULE: tuple[Periodic, ...] = (
 )
 
 
+def cron_request_id(job: str, slot: int) -> str:
+    return f"cron-{job}-{slot}"
+
+
 def run_due(settings: Settings, now_s: float) -> list[str]:
     """Enqueue every periodic job whose slot starts now; returns the jobs enqueued."""
     connection = redis_connection(settings)
@@ -46,8 +62,19 @@ def run_due(settings: Settings, now_s: float) -> list[str]:
         slot = int(now_s) // item.every_s
         key = f"{settings.redis.queue_prefix}:cron:{item.job}:{slot}"
         if connection.set(key, "1", nx=True, ex=item.every_s * 2):
-            dispatcher.send(PendingJob(item.job))  # same queue, retries and timeout as any enqueue
+            # Same queue, retries and timeout as any enqueue; its own request id.
+            dispatcher.send(PendingJob(item.job, request_id=cron_request_id(item.job, slot)))
             sent.append(item.job)
+    return sent
+
+
+def relay_once(settings: Settings, *, min_age: timedelta = RELAY_MIN_AGE) -> int:
+    """One pass of the outbox relay (``python -m workers relay`` and every cron tick); the jobs sent."""
+    dispatcher = RQDispatcher(str(settings.redis.url), settings.redis.queue_prefix)
+    with bound_request_id(f"relay-{int(time.time())}"):
+        sent = relay_outbox(get_engine(settings), dispatcher, min_age=min_age)
+        if sent:
+            log.info("relay sent %d job(s) from the outbox", sent)
     return sent
 
 
@@ -87,8 +114,21 @@ def start_embedded(settings: Settings) -> EmbeddedCron | None:
     return cron
 
 
+def tick(settings: Settings, now_s: float) -> None:
+    """One turn of the loop: the outbox first (its jobs are the oldest), then the due periodic jobs.
+    Each part's failure is logged and does not stop the other or the loop."""
+    try:
+        relay_once(settings)
+    except Exception:
+        log.exception("cron: the outbox relay failed; trying again next tick")
+    try:
+        for job in run_due(settings, now_s):
+            log.info("cron enqueued %s", job)
+    except Exception:
+        log.exception("cron: periodic jobs not enqueued; trying again next tick")
+
+
 def run_forever(settings: Settings, tick_s: float = 30.0) -> None:
     while True:
-        for job in run_due(settings, time.time()):
-            log.info("cron enqueued %s", job)
+        tick(settings, time.time())
         time.sleep(tick_s)

@@ -41,6 +41,7 @@ from core.models.exchange import (
 )
 from core.models.fines import FineLookup, FineStatus, PenaltyDecision
 from core.models.imports import ImportBatch
+from core.models.jobs import JobOutbox
 from core.models.open311 import Open311Client, Open311Token
 from core.models.outbox import DeliveryChannel, DeliveryStatus, OutboxDelivery, OutboxMessage, OutboxStatus
 from core.models.payments import (
@@ -102,6 +103,7 @@ __all__ = [
     "FineLookup",
     "FineStatus",
     "ImportBatch",
+    "JobOutbox",
     "LoginFailure",
     "MismatchKind",
     "NotificationVerdict",
