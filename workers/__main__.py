@@ -10,6 +10,7 @@ from core.jobs import RELAY_MIN_AGE, configure_jobs
 from core.settings import get_settings
 from workers.context import configure_logging
 from workers.cron import relay_once, run_forever
+from workers.preload import preload
 from workers.queues import JOB_HEARTBEAT_S, MAINTENANCE_S, ZhcgWorker, queue_names, redis_connection
 
 
@@ -49,6 +50,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.mode == "relay":
         relay_once(settings, min_age=timedelta(seconds=args.min_age))
         return
+    preload()  # before the first fork: each job's work horse inherits the imports
     worker = ZhcgWorker(
         queue_names(settings),
         connection=redis_connection(settings),
