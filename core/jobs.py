@@ -23,6 +23,7 @@ entry point; the registry below is the single list of what exists.
 
 from __future__ import annotations
 
+import atexit
 import importlib
 import json
 import logging
@@ -363,8 +364,35 @@ def _send_at_end(session: Session, transaction: SessionTransaction) -> None:
     dispatcher = outbox[0] if outbox is not None else get_dispatcher()
     sent = dispatcher.dispatch(committed)
     if sent and outbox is not None:
-        try:
-            jobs_outbox.delete_sent(outbox[1], sent)
+        target = outbox[1]
+        if isinstance(target, Engine):
+            _deferred_deletes(target).add(sent)
+            return
+        try:  # a session joined to an outer transaction (tests): delete in that transaction, now
+            jobs_outbox.delete_sent(target, sent)
         except Exception:
             # The jobs are in Redis; their rows are sent again by the relay and refused as duplicates.
             log.exception("could not delete %d sent job(s) from the outbox", len(sent))
+
+
+_deleters: dict[int, jobs_outbox.DeferredDeletes] = {}
+
+
+def _deferred_deletes(engine: Engine) -> jobs_outbox.DeferredDeletes:
+    """One gatherer of outbox deletes per engine (engines are per process and URL: ``core.db``)."""
+    deleter = _deleters.get(id(engine))
+    if deleter is None or deleter.engine is not engine:
+        with _dispatcher_lock:
+            deleter = _deleters.get(id(engine))
+            if deleter is None or deleter.engine is not engine:
+                deleter = _deleters[id(engine)] = jobs_outbox.DeferredDeletes(engine)
+    return deleter
+
+
+def flush_outbox_deletes() -> None:
+    """Delete the gathered rows now (at shutdown; the relay would otherwise send them once more)."""
+    for deleter in list(_deleters.values()):
+        deleter.flush()
+
+
+atexit.register(flush_outbox_deletes)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import secrets
 import threading
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -114,6 +115,37 @@ def test_a_commit_writes_its_jobs_in_one_insert_and_deletes_them_once_queued(
     assert all(job.id.startswith(prefix) for job in jobs)
     numbers = [int(job.id.removeprefix(prefix)) for job in jobs]
     assert numbers == sorted(set(numbers))  # each job under its own row's id, in enqueue order
+
+
+def test_a_real_commit_has_its_rows_deleted_a_moment_later(
+    engine: Engine, rq_settings: Settings, committed_rows: list[int]
+) -> None:
+    """Outside a test transaction the deletes are gathered (``DeferredDeletes``): the jobs are in Redis
+    at once, their rows gone a moment later."""
+    configure_jobs(rq_settings)
+    tokens = [secrets.token_hex(4) for _ in range(3)]
+    written = [row for token in tokens for row in commit_pings(engine, [token], committed_rows)]
+    assert tokens_queued(rq_settings, tokens) == tokens
+    deadline = time.monotonic() + 10
+    while True:
+        with session_scope(engine) as session:
+            left = set(outbox_ids(session)) & set(written)
+        if not left or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert left == set()
+
+
+def test_gathered_deletes_can_be_flushed_at_once(engine: Engine, committed_rows: list[int]) -> None:
+    with session_scope(engine) as session:
+        ids = jobs_outbox.write(session, [("system.ping", {"token": "x"}, None)] * 2)
+    committed_rows.extend(ids)
+    deleter = jobs_outbox.DeferredDeletes(engine, delay_s=60)  # its thread would wait a minute
+    deleter.add(ids)
+    assert deleter.flush() == 2
+    with session_scope(engine) as session:
+        assert set(outbox_ids(session)) & set(ids) == set()
+    assert deleter.flush() == 0
 
 
 def test_rolled_back_work_writes_no_row_and_queues_nothing(session: Session, rq_settings: Settings) -> None:
