@@ -10,9 +10,9 @@ runs them with retries; without Redis (the embedded default) they run inline rig
 
 With Redis, jobs also go through a transactional outbox (decision 0016, ``core/jobs_outbox.py``): the
 jobs of a commit are written to ``job_outbox`` in that transaction (one INSERT), sent to Redis once
-the transaction has ended, and their rows deleted (one DELETE). When Redis is down the rows stay and
-``relay_outbox`` (run by the cron process) sends them later, oldest first, under a job id made from
-the row id, so a job sent twice is queued once.
+the transaction has ended, and their rows deleted a moment later (many commits' in one DELETE). When
+Redis is down the rows stay and ``relay_outbox`` (run by the cron process) sends them later, oldest
+first, under a job id made from the row id, so a job sent twice is queued once.
 
 Each job carries the request id of the code that enqueued it (``core.kit.request_id``) in its RQ meta;
 the worker runs the job under that id, so its log lines can be found with the request's.
