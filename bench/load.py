@@ -568,6 +568,40 @@ def setup(engine: Any) -> tuple[list[str], dict[str, str], list[tuple[float, flo
     return citizen_tokens, staff_tokens, points, photos
 
 
+SOAK_ATTEMPTS = 2  # soak at the highest sustained step, then (if it fails) at the one below
+
+
+def soak(
+    runner: Runner,
+    jobs: JobQueues,
+    processes: Processes,
+    server: Any,
+    watch: RssWatch,
+    outcome: Outcome,
+    rate: float,
+) -> Step:
+    """Drain the queues, then hold ``rate`` for SOAK_S while the API processes' RSS is sampled."""
+    processes.check_alive()
+    if backlog := jobs.backlog():  # the soak starts with empty queues
+        t0 = time.monotonic()
+        drained = jobs.drain(PRE_SOAK_DRAIN_S, log)
+        done = "drained" if drained else "NOT drained"
+        log(f"\n  {backlog} jobs left before the soak: {done} in {time.monotonic() - t0:.0f} s")
+    workers_before = api_workers(server.pid)
+    soak_from = time.monotonic()
+    step = runner.run("soak", rate, SOAK_S)
+    outcome.rss = watch.between(soak_from, time.monotonic())
+    print_step(step)
+    growth = ", ".join(
+        f"pid {pid}: {first / 1024:.0f} → {last / 1024:.0f} MiB (max {top / 1024:.0f})"
+        for pid, (first, last, top) in outcome.rss.items()
+    )
+    log(f"  API processes' RSS during the soak: {growth or 'n/a'}")
+    if sorted(workers_before) != sorted(api_workers(server.pid)):
+        log("  ! an API worker process was replaced during the soak (crash?)")
+    return step
+
+
 def measure(engine: Any, processes: Processes, outcome: Outcome) -> None:
     """Start the layout, step the rate up, soak at the highest sustained one, drain, verify."""
     from payments.sandbox.wechatpay import running_fake_wechatpay
@@ -601,28 +635,20 @@ def measure(engine: Any, processes: Processes, outcome: Outcome) -> None:
                     outcome.highest = step
                 if step.backlog > MAX_BACKLOG:
                     break
-            soak_at = outcome.highest
-            if soak_at is None:
+            sustained = [
+                step for step in outcome.steps if outcome.highest and step.rate <= outcome.highest.rate
+            ]
+            if not sustained:
                 log("\n  no step sustained by the site with the workers keeping up: no soak")
             elif SOAK_S > 0:
-                processes.check_alive()
-                if backlog := jobs.backlog():  # the soak starts with empty queues
-                    t0 = time.monotonic()
-                    drained = jobs.drain(PRE_SOAK_DRAIN_S, log)
-                    done = "drained" if drained else "NOT drained"
-                    log(f"\n  {backlog} jobs left by the steps: {done} in {time.monotonic() - t0:.0f} s")
-                workers_before = api_workers(server.pid)
-                soak_from = time.monotonic()
-                outcome.soak = runner.run("soak", soak_at.rate, SOAK_S)
-                outcome.rss = watch.between(soak_from, time.monotonic())
-                print_step(outcome.soak)
-                growth = ", ".join(
-                    f"pid {pid}: {first / 1024:.0f} → {last / 1024:.0f} MiB (max {top / 1024:.0f})"
-                    for pid, (first, last, top) in outcome.rss.items()
-                )
-                log(f"  API processes' RSS during the soak: {growth or 'n/a'}")
-                if sorted(workers_before) != sorted(api_workers(server.pid)):
-                    log("  ! an API worker process was replaced during the soak (crash?)")
+                # The highest sustained rate is the one a soak holds: a 25 s step can pass at a rate the
+                # workers fall behind at over minutes. Soak there; if the soak fails, one rate lower.
+                for soak_at in list(reversed(sustained))[:SOAK_ATTEMPTS]:
+                    outcome.soak = soak(runner, jobs, processes, server, watch, outcome, soak_at.rate)
+                    outcome.highest = soak_at
+                    if not outcome.soak.verdict():
+                        break
+                    log(f"  the soak at {soak_at.rate:g} req/s was not sustained")
         processes.check_alive()
         log(f"\ndraining the job queues ({jobs.backlog()} jobs)…")
         t0 = time.monotonic()

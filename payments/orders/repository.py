@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import update
+from sqlalchemy import Table, bindparam, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -152,21 +152,49 @@ def locked_decision(session: Session, order: PaymentOrder) -> PenaltyDecision:
     return lock_decision(session, order.decision_id)
 
 
+# The two statements of settlement that run on every payment, built once as Core statements on the
+# tables: the ORM's bulk UPDATE/INSERT paths (``update(PaymentOrder)``, ``insert(PaymentNotification)``)
+# cost about a third of a notification's handler time in a profile, for statements that load nothing.
+_ORDERS: Table = PaymentOrder.__table__  # type: ignore[attr-defined]
+_NOTIFICATIONS: Table = PaymentNotification.__table__  # type: ignore[attr-defined]
+_CLOSE_SIBLINGS = (
+    update(_ORDERS)
+    .where(
+        _ORDERS.c.decision_id == bindparam("of_decision"),
+        _ORDERS.c.status == bindparam("pending", type_=_ORDERS.c.status.type),
+        _ORDERS.c.id != bindparam("paid_id"),
+    )
+    .values(status=bindparam("closed", type_=_ORDERS.c.status.type), closed_at=bindparam("closed_time"))
+    .returning(_ORDERS.c.id)
+)
+_INSERT_ONCE = {
+    name: dialect_insert(_NOTIFICATIONS)
+    .on_conflict_do_nothing(index_elements=[_NOTIFICATIONS.c.dedupe_key])
+    .returning(_NOTIFICATIONS.c.id)
+    for name, dialect_insert in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
+}
+
+
 def close_pending_siblings(session: Session, paid: PaymentOrder) -> list[int]:
     """Close the decision's other pending orders in one statement; returns their ids. The caller holds
-    the decision's lock, so no sibling can be created or paid meanwhile."""
-    rows = session.execute(
-        update(PaymentOrder)
-        .where(
-            col(PaymentOrder.decision_id) == paid.decision_id,
-            col(PaymentOrder.status) == PaymentOrderStatus.PENDING,
-            col(PaymentOrder.id) != paid.id,
-        )
-        .values(status=PaymentOrderStatus.CLOSED, closed_at=paid.paid_at)
-        .returning(col(PaymentOrder.id))
-        .execution_options(synchronize_session="fetch")
+    the decision's lock, so no sibling can be created or paid meanwhile. A sibling already loaded in the
+    session is expired, so it is read afresh if used."""
+    rows = session.connection().execute(
+        _CLOSE_SIBLINGS,
+        {
+            "of_decision": paid.decision_id,
+            "pending": PaymentOrderStatus.PENDING,
+            "paid_id": paid.id,
+            "closed": PaymentOrderStatus.CLOSED,
+            "closed_time": paid.paid_at,
+        },
     )
-    return [int(row_id) for row_id in rows.scalars()]
+    closed = [int(row_id) for row_id in rows.scalars()]
+    for order_id in closed:
+        loaded = session.identity_map.get(session.identity_key(PaymentOrder, order_id))
+        if loaded is not None:
+            session.expire(loaded)
+    return closed
 
 
 def add_notification_once(session: Session, notification: PaymentNotification) -> bool:
@@ -174,15 +202,9 @@ def add_notification_once(session: Session, notification: PaymentNotification) -
     NOTHING``, PostgreSQL and SQLite): False when it was, and nothing is inserted. A concurrent insert
     of the same key waits for the first transaction and then does nothing, like a unique violation
     without aborting the transaction — so no savepoint is needed around it."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    connection = session.connection()
     values = notification.model_dump(exclude={"id"})
-    inserted = session.execute(
-        insert(PaymentNotification)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=[PaymentNotification.__table__.c.dedupe_key])  # type: ignore[attr-defined]
-        .returning(PaymentNotification.__table__.c.id)  # type: ignore[attr-defined]
-    ).scalar_one_or_none()
+    inserted = connection.execute(_INSERT_ONCE[connection.dialect.name], values).scalar_one_or_none()
     if inserted is None:
         return False
     notification.id = int(inserted)
