@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import Table, bindparam, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
 from core.models import (
+    FineStatus,
     PaymentChannel,
     PaymentNotification,
     PaymentOrder,
@@ -167,12 +171,67 @@ _CLOSE_SIBLINGS = (
     .values(status=bindparam("closed", type_=_ORDERS.c.status.type), closed_at=bindparam("closed_time"))
     .returning(_ORDERS.c.id)
 )
+_DECISIONS: Table = PenaltyDecision.__table__  # type: ignore[attr-defined]
+_MARK_ORDER_PAID = (
+    update(_ORDERS)
+    .where(_ORDERS.c.id == bindparam("order_ref"))
+    .values(
+        status=bindparam("paid_status", type_=_ORDERS.c.status.type),
+        provider_txn_id=bindparam("txn_id", type_=_ORDERS.c.provider_txn_id.type),
+        paid_at=bindparam("paid_time", type_=_ORDERS.c.paid_at.type),
+        paid_amount_fen=bindparam("paid_fen", type_=_ORDERS.c.paid_amount_fen.type),
+        receipt_no=bindparam("receipt", type_=_ORDERS.c.receipt_no.type),
+    )
+)
+_MARK_DECISION_PAID = (
+    update(_DECISIONS)
+    .where(_DECISIONS.c.id == bindparam("decision_ref"))
+    .values(status=bindparam("fine_status", type_=_DECISIONS.c.status.type))
+)
 _INSERT_ONCE = {
     name: dialect_insert(_NOTIFICATIONS)
     .on_conflict_do_nothing(index_elements=[_NOTIFICATIONS.c.dedupe_key])
     .returning(_NOTIFICATIONS.c.id)
     for name, dialect_insert in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
 }
+
+
+def mark_paid(
+    session: Session,
+    order: PaymentOrder,
+    decision: PenaltyDecision,
+    *,
+    provider_txn_id: str,
+    paid_at: datetime,
+    paid_fen: int,
+    receipt_no: str,
+) -> None:
+    """The order paid and its decision with it: two prebuilt UPDATEs (a unique index that refuses them
+    raises ``IntegrityError`` as a flush would), then the loaded objects hold the new values as
+    committed state, so no flush writes them again."""
+    connection = session.connection()
+    connection.execute(
+        _MARK_ORDER_PAID,
+        {
+            "order_ref": order.id,
+            "paid_status": PaymentOrderStatus.PAID,
+            "txn_id": provider_txn_id,
+            "paid_time": paid_at,
+            "paid_fen": paid_fen,
+            "receipt": receipt_no,
+        },
+    )
+    connection.execute(_MARK_DECISION_PAID, {"decision_ref": decision.id, "fine_status": FineStatus.PAID})
+    paid = {
+        "status": PaymentOrderStatus.PAID,
+        "provider_txn_id": provider_txn_id,
+        "paid_at": paid_at,
+        "paid_amount_fen": paid_fen,
+        "receipt_no": receipt_no,
+    }
+    for key, value in paid.items():
+        set_committed_value(order, key, value)
+    set_committed_value(decision, "status", FineStatus.PAID)
 
 
 def close_pending_siblings(session: Session, paid: PaymentOrder) -> list[int]:

@@ -97,30 +97,24 @@ def settle_paid(
     if paid_fen != order.amount_fen:
         raise AmountMismatch(expected_fen=order.amount_fen, reported_fen=paid_fen)
     decision = repository.locked_decision(session, order)  # locked by the caller's lock_order
-    order.provider_txn_id = provider_txn_id
-    order.paid_at = paid_at
-    order.paid_amount_fen = paid_fen
-    reason = ""
-    if not _paid_in_time(order, paid_at):
-        reason = "order_closed"
-    elif order.status is PaymentOrderStatus.CLOSED and decision.status is FineStatus.DEFERRED:
-        # Closed when the deferral was approved: its frozen amount may hold a late fee the deferral
-        # waives, so staff refund it rather than keep too much.
-        reason = "order_closed"
-    elif decision.status is FineStatus.PAID:
-        reason = "fine_paid"
-    elif decision.status not in PAYABLE:
-        reason = "fine_cancelled"
+    reason = _refund_reason(order, decision, paid_at)
     if reason:
+        order.provider_txn_id = provider_txn_id
+        order.paid_at = paid_at
+        order.paid_amount_fen = paid_fen
         order.status = PaymentOrderStatus.NEEDS_REFUND
         session.add(order)
         session.flush()
         return Settlement(SettleOutcome.NEEDS_REFUND, order, reason)
-    order.status = PaymentOrderStatus.PAID
-    order.receipt_no = receipt_no(order, paid_at)
-    decision.status = FineStatus.PAID
-    session.add_all([order, decision])
-    session.flush()
+    repository.mark_paid(
+        session,
+        order,
+        decision,
+        provider_txn_id=provider_txn_id,
+        paid_at=paid_at,
+        paid_fen=paid_fen,
+        receipt_no=receipt_no(order, paid_at),
+    )
     _close_sibling_orders(session, order)
     if order.citizen_id is not None:
         outbox.record_standalone(
@@ -135,6 +129,21 @@ def settle_paid(
         )
     enqueue(session, "payments.receipt", order_id=order.id)
     return Settlement(SettleOutcome.APPLIED, order)
+
+
+def _refund_reason(order: PaymentOrder, decision: PenaltyDecision, paid_at: datetime) -> str:
+    """Why money received for this order cannot be applied ("" when it can)."""
+    if not _paid_in_time(order, paid_at):
+        return "order_closed"
+    if order.status is PaymentOrderStatus.CLOSED and decision.status is FineStatus.DEFERRED:
+        # Closed when the deferral was approved: its frozen amount may hold a late fee the deferral
+        # waives, so staff refund it rather than keep too much.
+        return "order_closed"
+    if decision.status is FineStatus.PAID:
+        return "fine_paid"
+    if decision.status not in PAYABLE:
+        return "fine_cancelled"
+    return ""
 
 
 def _paid_in_time(order: PaymentOrder, paid_at: datetime) -> bool:
