@@ -107,7 +107,7 @@ KEEP_LOGS = os.environ.get("ZHCG_BENCH_KEEP_LOGS", "") == "1"
 CHUNK_S = 120.0  # notifications are signed per chunk: WeChat Pay's timestamp window is ±5 min
 P99_MAX_MS = 300.0
 MIN_ACHIEVED = 0.95
-MIN_RATE = 60.0  # requests/s: 80 sustained on a quiet 2-core machine, with a margin for noise (docs/benchmarks.md)
+MIN_RATE = 60.0  # requests/s: 80 sustained on a quiet 2-core machine, less for noise (docs/benchmarks.md)
 DRAIN_TIMEOUT_S = 180.0
 PRE_SOAK_DRAIN_S = 150.0
 # The workers keep up when the job backlog grows by at most a few jobs plus BACKLOG_S seconds of the
