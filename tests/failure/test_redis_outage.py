@@ -13,11 +13,9 @@ import io
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -38,6 +36,7 @@ from core.jobs_outbox import TABLE as OUTBOX
 from core.migrate import upgrade
 from core.models import Upload, UploadStatus
 from tests.conftest import TMP_ROOT, database_url, drop_database
+from tests.failure._procs import free_port, wait_until
 from tests.fixtures.cases import build_city
 from tests.fixtures.factories import Factory
 
@@ -48,20 +47,6 @@ STOP_TIMEOUT_S = 15.0
 COMMAND_TIMEOUT_S = 120.0
 HTTP_TIMEOUT_S = 15.0
 REPORTS_WHILE_DOWN = 3
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def wait_until(condition: Callable[[], bool], *, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what}: not within {timeout:.0f} s")
-        time.sleep(0.1)
 
 
 class PrivateRedis:

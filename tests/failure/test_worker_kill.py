@@ -22,8 +22,7 @@ import signal
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -41,6 +40,7 @@ from core.jobs import JOBS, RQDispatcher, configure_jobs
 from core.models import Citizen, OutboxDelivery, OutboxMessage, OutboxStatus
 from core.notify import outbox
 from core.settings import Settings
+from tests.failure._procs import wait_until
 from tests.fixtures.fake_sms import FakeSms, running_fake_sms
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,15 +48,6 @@ STOP_TIMEOUT_S = 15.0
 RETRIED_WITHIN_S = 120.0  # claim expiry (~6 s here) + the spec's first back-off (10 s) + a worker's start
 # Small intervals so a dead worker's job is noticed in seconds; the horse's SMS call waits for the kill.
 WORKER_FLAGS = ("--job-heartbeat", "1", "--maintenance", "1")
-
-
-def wait_until(condition: Callable[[], Any], *, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (value := condition()):
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what}: not within {timeout:.0f} s")
-        time.sleep(0.05)
-    return value
 
 
 class HoldingProxy:
